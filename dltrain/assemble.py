@@ -1,0 +1,42 @@
+"""Build the data, model and task of a run from its plain config; shared by train and eval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dltrain.errors import UserError
+
+
+def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra: Any) -> Any:
+    """Hydra's instantiate, with a failing constructor reported as a user error naming the config group.
+
+    `recursive=False` hands nested configs (an optimizer's `_target_`) to the object as plain dicts.
+    """
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(node, **extra, _convert_="all", _recursive_=recursive)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        reason = str(cause) if cause is not None else str(error).splitlines()[0]
+        raise UserError(f"cannot build {what} ({node.get('_target_')}): {reason}",
+                        f"check the {what} settings with `dltrain train --cfg job` and `dltrain ls {what}`") from None
+
+
+def build_data(data_config: dict[str, Any]):
+    data = instantiate(data_config, "data")
+    data.setup("fit")
+    return data
+
+
+def build_model(model_config: dict[str, Any], spec: dict[str, Any]):
+    return instantiate(model_config, "model", **spec)
+
+
+def build_task(config: dict[str, Any], model, spec: dict[str, Any]):
+    return instantiate(config["task"], "task", recursive=False, model=model, num_classes=spec["num_classes"],
+                       optimizer=config["optimizer"], scheduler=config.get("scheduler"),
+                       regularization=config.get("regularization"))

@@ -1,0 +1,88 @@
+"""Run directories and checkpoints: where a run's checkpoint is, what it holds, and loading it safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from dltrain import __version__
+from dltrain.errors import UserError
+
+METADATA_KEY = "dltrain"
+TRUSTED_PREFIXES = ("dltrain.", "torch.", "torchvision.", "torchmetrics.", "pytorch_lightning.", "lightning.")
+
+
+class RunMetadata(pl.Callback):
+    """Stores the run's resolved config, class names and data spec in every checkpoint, as plain containers
+    (checkpoints load with weights_only=True), so eval/export/predict rebuild the model from the file alone."""
+
+    def __init__(self, config: dict[str, Any], class_names: list[str], spec: dict[str, Any]) -> None:
+        self.metadata = {"config": config, "class_names": list(class_names), "spec": dict(spec),
+                         "version": __version__}
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        checkpoint[METADATA_KEY] = self.metadata
+
+
+def find_checkpoint(run: str | None, ckpt: str | None) -> Path:
+    """`run=DIR` means DIR/checkpoints/best.ckpt; `ckpt=FILE` is taken as given."""
+    if bool(run) == bool(ckpt):
+        raise UserError("give exactly one of run=DIR or ckpt=FILE",
+                        "e.g. dltrain eval run=runs/2026-11-24/10-00-00")
+    if ckpt:
+        path = Path(ckpt).expanduser()
+        if not path.is_file():
+            raise UserError(f"checkpoint not found: {path}", "pass an existing .ckpt file, e.g. "
+                            "ckpt=runs/2026-11-24/10-00-00/checkpoints/best.ckpt")
+        return path
+    folder = Path(run).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"run directory not found: {folder}", "pass a folder made by dltrain train, e.g. "
+                        "run=runs/2026-11-24/10-00-00 (ls runs/ lists them)")
+    for name in ("best.ckpt", "last.ckpt"):
+        if (folder / "checkpoints" / name).is_file():
+            return folder / "checkpoints" / name
+    raise UserError(f"run directory {folder} has no checkpoints/best.ckpt",
+                    "the run did not finish an epoch; train again, or pass ckpt=FILE")
+
+
+def run_directory_of(checkpoint: Path) -> Path:
+    """A checkpoint at RUN/checkpoints/x.ckpt belongs to RUN; any other one to its own folder."""
+    folder = checkpoint.resolve().parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def load_checkpoint(path: Path, trust: bool = False) -> dict[str, Any]:
+    """The checkpoint dict, loaded with weights_only=True; its config's classes must be trusted ones."""
+    import pickle
+
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot read checkpoint {path}: {reason}",
+                        "pass a checkpoint written by dltrain train (the file may be truncated)") from None
+    if not isinstance(checkpoint, dict) or METADATA_KEY not in checkpoint:
+        raise UserError(f"{path} is not a dltrain checkpoint (it has no run metadata)",
+                        "pass a checkpoint written by dltrain train")
+    if not trust:
+        untrusted = sorted(target for target in _targets(checkpoint[METADATA_KEY]["config"])
+                           if not target.startswith(TRUSTED_PREFIXES))
+        if untrusted:
+            raise UserError(f"{path} asks to build classes outside dltrain and torch: {', '.join(untrusted)}",
+                            "pass trust=true only if you trust where this checkpoint came from")
+    return checkpoint
+
+
+def _targets(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["_target_"]] if isinstance(node.get("_target_"), str) else []
+        return own + [target for value in node.values() for target in _targets(value)]
+    if isinstance(node, list):
+        return [target for value in node for target in _targets(value)]
+    return []

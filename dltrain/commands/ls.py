@@ -1,0 +1,27 @@
+"""dltrain ls [GROUP]: every config group and option with its one-line description; no torch, no Hydra."""
+
+from __future__ import annotations
+
+from dltrain.configs import defaults, description, group_options, groups
+from dltrain.errors import UserError, suggestion
+
+
+def list_configs(args: list[str]) -> int:
+    available = groups()
+    wanted = args or available
+    for group in wanted:
+        if group not in available:
+            hint = suggestion(group, available)
+            raise UserError(f"unknown config group '{group}'",
+                            f"{hint + ' ' if hint else ''}groups are: {', '.join(available)}")
+    chosen = defaults("train")
+    for position, group in enumerate(wanted):
+        if position:
+            print()
+        print(f"{group}  (choose with {group}=NAME; default: {chosen.get(group) or 'none'})")
+        options = group_options(group)
+        width = max(map(len, options), default=0)
+        for option in options:
+            marker = "*" if option == chosen.get(group) else " "
+            print(f" {marker} {option:<{width}}  {description(group, option)}")
+    return 0

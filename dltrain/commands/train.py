@@ -1,0 +1,55 @@
+"""dltrain train: build data, model and task from the composed config, fit, test the best checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+def run(cfg: DictConfig) -> None:
+    import pytorch_lightning as pl
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from dltrain.assemble import build_data, build_model, build_task, instantiate
+    from dltrain.callbacks import EpochMetricsCSV
+    from dltrain.checkpoints import RunMetadata
+    from dltrain.files import write_json_atomic, write_text_atomic
+    from dltrain.report import print_table, test_metrics
+
+    started = time.perf_counter()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    pl.seed_everything(config["seed"], workers=True, verbose=False)
+
+    data = build_data(config["data"])
+    spec = data.spec
+    model = build_model(config["model"], spec)
+    task = build_task(config, model, spec)
+
+    callbacks = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
+    callbacks += [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
+    logger = instantiate(config["logger"], "logger") if config.get("logger") else False
+    trainer = pl.Trainer(**config["trainer"], callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    if trainer.is_global_zero:
+        write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
+
+    trainer.fit(task, datamodule=data)
+    checkpointing = trainer.checkpoint_callback
+    best = checkpointing.best_model_path if checkpointing is not None else ""
+    trainer.test(task, datamodule=data, ckpt_path=best or None, verbose=False)
+
+    metrics = test_metrics(trainer.callback_metrics, "test")
+    if not trainer.is_global_zero:
+        return
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    rows = [("model", config["model"]["_target_"].rsplit(".", 1)[-1]),
+            ("data", f"{config['data']['_target_'].rsplit('.', 1)[-1]} {spec}"),
+            ("epochs", trainer.current_epoch)]
+    if best and checkpointing.best_model_score is not None:
+        rows.append((f"best {checkpointing.monitor}", float(checkpointing.best_model_score)))
+    rows += list(metrics.items())
+    rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", str(run_dir))]
+    print_table("dltrain train: done", rows)

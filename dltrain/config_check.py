@@ -1,0 +1,252 @@
+"""Check a command line before Hydra runs it: unknown options and keys, wrong types, values out of range.
+
+Each mistake becomes a UserError naming the override and the fix; a sweep (-m) is checked value by value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dltrain.configs import config_dir, group_options, groups
+from dltrain.errors import UserError, suggestion
+
+_ABSENT = object()
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _positive(v: Any) -> bool:
+    return _is_number(v) and v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return _is_number(v) and v >= 0
+
+
+def _unit_interval(v: Any) -> bool:
+    return _is_number(v) and 0 <= v <= 1
+
+
+def _dropout(v: Any) -> bool:
+    return _is_number(v) and 0 <= v < 1
+
+
+def _open_fraction(v: Any) -> bool:
+    return _is_number(v) and 0 < v < 1
+
+
+def _count(v: Any) -> bool:
+    return _is_int(v) and v >= 1
+
+
+def _non_negative_int(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _epochs(v: Any) -> bool:
+    return _is_int(v) and (v >= 1 or v == -1)
+
+
+# (key, test, what the value must be, a valid example). Checked on the composed config whatever set the key.
+RANGE_RULES: list[tuple[str, Callable[[Any], bool], str, str]] = [
+    ("optimizer.lr", _positive, "a number above 0", "0.001"),
+    ("optimizer.weight_decay", _non_negative, "a number >= 0", "1e-4"),
+    ("optimizer.momentum", _unit_interval, "a number in [0, 1]", "0.9"),
+    ("regularization.l1", _non_negative, "a number >= 0", "1e-5"),
+    ("regularization.l2", _non_negative, "a number >= 0", "1e-4"),
+    ("data.batch_size", _count, "an integer >= 1", "64"),
+    ("data.val_fraction", _open_fraction, "a fraction between 0 and 1", "0.1"),
+    ("data.test_fraction", _open_fraction, "a fraction between 0 and 1", "0.2"),
+    ("data.num_workers", _non_negative_int, "an integer >= 0", "2"),
+    ("model.dropout", _dropout, "a number in [0, 1)", "0.2"),
+    ("trainer.max_epochs", _epochs, "an integer >= 1 (or -1 for no limit)", "20"),
+    ("callbacks.early_stopping.patience", _non_negative_int, "an integer >= 0", "5"),
+    ("seed", _is_int, "an integer", "42"),
+]
+
+
+def check_command_line(config_name: str, overrides: list[str], multirun: bool) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    try:
+        parsed = parser.parse_overrides(overrides)
+    except OverrideParseException as error:
+        raise UserError(f"cannot read override: {str(error).splitlines()[0]}",
+                        "write key=value, group=option, +key=value or ~key (quote values with spaces)") from None
+    for variant in _variants(parsed, multirun):
+        _check_variant(config_name, parser.parse_overrides(variant))
+
+
+def _variants(parsed: list, multirun: bool) -> list[list[str]]:
+    """One override list per sweep value, the other sweeps held at their first value."""
+    fixed, sweeps = [], []
+    for override in parsed:
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+            continue
+        if not multirun:
+            raise UserError(f"'{override.input_line}' gives several values",
+                            "add -m to sweep over them, e.g. dltrain train -m " + override.input_line)
+        try:
+            values = list(override.sweep_string_iterator())
+        except Exception:  # a sweeper-specific sweep (interval, tag): left to that sweeper
+            continue
+        sweeps.append([f"{override.get_key_element()}={value}" for value in values])
+    if not sweeps:
+        return [fixed]
+    firsts = [values[0] for values in sweeps]
+    variants = []
+    for position, values in enumerate(sweeps):
+        for value in values:
+            variants.append(fixed + firsts[:position] + [value] + firsts[position + 1:])
+    return variants
+
+
+def _is_group(key: str) -> bool:
+    return key in groups()
+
+
+def _check_variant(config_name: str, parsed: list) -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    choices = [o for o in parsed if _is_group(o.key_or_group)]
+    values = [o for o in parsed if not _is_group(o.key_or_group) and not o.key_or_group.startswith("hydra")]
+    for override in choices:
+        if not override.is_delete():
+            _check_option(override.key_or_group, override.value())
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=config_name):
+        reference = _compose(compose, config_name, [o.input_line for o in choices])
+        for override in values:
+            if override.is_delete() or override.is_add() or override.is_force_add():
+                continue
+            current = _lookup(reference, override.key_or_group)
+            if current is _ABSENT:
+                _unknown_key(reference, override.key_or_group, override.input_line, config_name)
+            _check_type(override.key_or_group, override.value(), current)
+        composed = _compose(compose, config_name, [o.input_line for o in parsed])
+        _check_required(composed)
+        check_ranges(composed)
+
+
+def _lookup(cfg, key: str) -> Any:
+    """The value at `key`, None for a required value not yet given (???), _ABSENT for no such key."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        return OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=True,
+                                throw_on_resolution_failure=False)
+    except MissingMandatoryValue:
+        return None
+
+
+def _check_required(cfg) -> None:
+    missing = sorted(_missing_keys(cfg))
+    if missing:
+        raise UserError(f"{', '.join(missing)} must be given (no default)",
+                        " ".join(f"{key}=..." for key in missing) + " on the command line")
+
+
+def _compose(compose: Callable, config_name: str, overrides: list[str]):
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return compose(config_name=config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split("\n")[:2]).strip()
+        raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
+
+
+def _check_option(group: str, option: Any) -> None:
+    options = group_options(group)
+    if isinstance(option, str) and option in options:
+        return
+    hint = suggestion(str(option), options)
+    raise UserError(f"unknown {group} '{option}'",
+                    f"{hint + ' ' if hint else ''}choose one of: {', '.join(options)} (see dltrain ls {group})")
+
+
+def _unknown_key(reference, key: str, line: str, config_name: str) -> None:
+    from omegaconf import DictConfig, OmegaConf
+
+    parent_key, _, leaf = key.rpartition(".")
+    parent = OmegaConf.select(reference, parent_key, default=None) if parent_key else reference
+    siblings = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
+    close = suggestion(leaf, siblings)
+    prefix = f"{parent_key}." if parent_key else ""
+    hint = close.replace("'", f"'{prefix}", 1) if close else ""
+    raise UserError(f"unknown key '{key}'",
+                    f"{hint + ' ' if hint else ''}to add a new key write +{line}; "
+                    f"`dltrain {config_name} --cfg job` shows every key")
+
+
+def _check_type(key: str, value: Any, current: Any) -> None:
+    """The shipped default's type is the expected type; null and string defaults accept anything.
+
+    Integer and float defaults accept any number: Lightning gives some keys both meanings (limit_*_batches:
+    a count or a fraction); keys that must be whole numbers have a range rule.
+    """
+    if value is None or current is None or isinstance(current, str):
+        return
+    if isinstance(current, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(current, (int, float)):
+        ok, expected = _is_number(value), "a number"
+    elif _is_sequence(current):
+        ok, expected = isinstance(value, list), "a list such as [256,128]"
+    else:
+        return
+    if not ok:
+        raise UserError(f"{key} must be {expected}, got {value!r}", f"pass e.g. {key}={_show(current)}")
+
+
+def _is_sequence(value: Any) -> bool:
+    from omegaconf import ListConfig
+
+    return isinstance(value, (list, ListConfig))
+
+
+def _show(value: Any) -> str:
+    from omegaconf import ListConfig, OmegaConf
+
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value).replace(" ", "")
+
+
+def _missing_keys(node, prefix: str = "") -> list[str]:
+    """Keys still at ??? anywhere below `node`; interpolations are left unresolved."""
+    from omegaconf import DictConfig, OmegaConf
+
+    found = []
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key):
+            found.append(f"{prefix}{key}")
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            found += _missing_keys(child, f"{prefix}{key}.")
+    return found
+
+
+def check_ranges(cfg) -> None:
+    from omegaconf import OmegaConf
+
+    for key, test, requirement, example in RANGE_RULES:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if value is not None and not test(value):
+            raise UserError(f"{key}={_show(value)} is invalid: it must be {requirement}",
+                            f"pass e.g. {key}={example}")

@@ -1,0 +1,53 @@
+"""Where the shipped configs live and what they offer; cheap enough for `dltrain ls` and `--help`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def config_dir() -> Path:
+    """`conf/` sits inside the wheel as dltrain/conf; in a source checkout it is the top-level conf/."""
+    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise RuntimeError(f"dltrain's configs are missing: neither {PACKAGE_DIR / 'conf'} nor "
+                       f"{PACKAGE_DIR.parent / 'conf'} holds train.yaml; reinstall dltrain")
+
+
+def groups() -> list[str]:
+    return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def group_options(group: str) -> list[str]:
+    folder = config_dir() / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def description(group: str, option: str) -> str:
+    """The first comment line of a config file is its one-line description."""
+    with open(config_dir() / group / f"{option}.yaml", encoding="utf-8") as handle:
+        for line in handle:
+            text = line.strip()
+            if text.startswith("# @package"):
+                continue
+            if text.startswith("#"):
+                return text.lstrip("# ").strip()
+            if text:
+                break
+    return ""
+
+
+def defaults(config_name: str = "train") -> dict[str, str | None]:
+    """The group choices a command starts from, read from its primary config's defaults list."""
+    import yaml
+
+    with open(config_dir() / f"{config_name}.yaml", encoding="utf-8") as handle:
+        primary = yaml.safe_load(handle) or {}
+    chosen: dict[str, str | None] = {}
+    for entry in primary.get("defaults", []):
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                chosen[key.removeprefix("override ")] = value
+    return chosen

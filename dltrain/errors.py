@@ -1,0 +1,38 @@
+"""User errors: problems the user can fix, reported as one line with exit code 2 and no traceback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USER_ERROR_EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """A bad input or config. `what` names the problem, `fix` tells the user how to repair it."""
+
+    def __init__(self, what: str, fix: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.what} — {self.fix}" if self.fix else self.what
+
+
+def debugging() -> bool:
+    """`DLTRAIN_DEBUG=1` turns user errors back into tracebacks, for bug reports."""
+    return os.environ.get("DLTRAIN_DEBUG", "") not in ("", "0", "false")
+
+
+def report(error: UserError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return USER_ERROR_EXIT_CODE
+
+
+def suggestion(word: str, choices: list[str]) -> str:
+    """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

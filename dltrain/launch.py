@@ -1,0 +1,70 @@
+"""Run a command the Hydra way (overrides, -m sweeps, --cfg, --help) after checking its command line.
+
+Hydra reports its own errors with a traceback and exit code 1; checking the overrides first turns the
+common mistakes into one-line user errors, and wrapping the command does the same for errors found later.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from dltrain.configs import config_dir
+from dltrain.errors import UserError, debugging, report
+
+
+def launch(command: str, args: list[str]) -> int:
+    import hydra
+    from hydra._internal.utils import get_args_parser
+
+    parsed = get_args_parser().parse_args(args)
+    if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
+        from dltrain.config_check import check_command_line
+
+        check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)
+    if debugging():
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    module = importlib.import_module(f"dltrain.commands.{command}")
+    sys.argv = [f"dltrain {command}", *args]
+    entry = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")
+    entry(_reporting_user_errors(module.run))()
+    return 0
+
+
+def _reporting_user_errors(run: Callable) -> Callable:
+    def task(cfg) -> None:
+        try:
+            run(cfg)
+        except UserError as error:
+            if debugging():
+                raise
+            _discard_unfinished_output()
+            sys.exit(report(error))
+
+    return task
+
+
+def _discard_unfinished_output() -> None:
+    """Remove what Hydra and the command wrote for a run that never started, and the folders left empty."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_cfg = HydraConfig.get()
+    output = Path(hydra_cfg.runtime.output_dir)
+    if (output / "checkpoints").exists():
+        return
+    for name in (hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log", "config.yaml"):
+        path = output / name if name else None
+        if path is not None and path.is_dir():
+            for child in path.iterdir():
+                child.unlink()
+            path.rmdir()
+        elif path is not None and path.exists():
+            path.unlink()
+    cwd = Path.cwd().resolve()
+    folder = output.resolve()
+    while folder != cwd and cwd in folder.parents and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

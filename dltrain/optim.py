@@ -1,0 +1,57 @@
+"""Optimizers, learning-rate schedulers and L1/L2 penalties from plain config dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+# Keys of a scheduler config that tell Lightning when to step it; the rest go to the scheduler class.
+SCHEDULER_STEPPING_KEYS = ("interval", "monitor", "frequency")
+
+
+def build_optimizer(config: dict[str, Any], parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    from hydra.utils import get_class
+
+    options = {key: value for key, value in config.items() if key != "_target_"}
+    return get_class(config["_target_"])(parameters, **options)
+
+
+def build_scheduler(config: dict[str, Any] | None, optimizer: torch.optim.Optimizer,
+                    total_steps: int) -> dict[str, Any] | None:
+    """A Lightning lr-scheduler dict, or None for a constant rate.
+
+    Options left null that the run can answer are filled in here: `total_steps` (the run's optimizer
+    steps) and `max_lr` (the optimizer's lr), as OneCycleLR needs.
+    """
+    from hydra.utils import get_class
+
+    if not config or not config.get("_target_"):
+        return None
+    options = {key: value for key, value in config.items()
+               if key != "_target_" and key not in SCHEDULER_STEPPING_KEYS}
+    if "total_steps" in options and options["total_steps"] is None:
+        options["total_steps"] = total_steps
+    if "max_lr" in options and options["max_lr"] is None:
+        options["max_lr"] = [group["lr"] for group in optimizer.param_groups]
+    scheduler = get_class(config["_target_"])(optimizer, **options)
+    stepping = {key: config[key] for key in SCHEDULER_STEPPING_KEYS if config.get(key) is not None}
+    return {"scheduler": scheduler, **stepping}
+
+
+def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
+    """Weight matrices and kernels only: penalizing biases and norm scales only hurts."""
+    return [parameter for parameter in model.parameters() if parameter.requires_grad and parameter.dim() > 1]
+
+
+def regularization_penalties(model: nn.Module, l1: float, l2: float) -> dict[str, torch.Tensor]:
+    """{'l1': l1 * sum|w|, 'l2': l2 * sum w^2} for the factors that are set."""
+    weights = penalized_weights(model)
+    penalties = {}
+    if l1:
+        penalties["l1"] = l1 * sum(weight.abs().sum() for weight in weights)
+    if l2:
+        penalties["l2"] = l2 * sum(weight.pow(2).sum() for weight in weights)
+    return penalties

@@ -1,0 +1,1 @@
+"""LightningModules, one per learning problem; each owns its loss, metrics and logging."""

@@ -1,0 +1,72 @@
+"""Single-label classification: cross-entropy, accuracy and macro F1, with optional L1/L2 penalties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from dltrain.optim import build_optimizer, build_scheduler, regularization_penalties
+
+
+class ClassificationTask(pl.LightningModule):
+    """Trains `model` (inputs -> logits) with cross-entropy.
+
+    Logs `train/loss`, `train/acc`, `val/loss`, `val/acc`, `val/f1` and, in the test loop,
+    `<eval_stage>/loss|acc|f1` (eval_stage is `test` unless an evaluation of another split renames it).
+    The test loop also fills `confusion` for a confusion-matrix plot.
+    """
+
+    def __init__(self, model: nn.Module, num_classes: int, optimizer: dict[str, Any],
+                 scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_config, self.scheduler_config = optimizer, scheduler
+        self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
+        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro"),
+                                    "f1": MulticlassF1Score(num_classes, average="macro")})
+        self.train_metrics = metrics.clone()
+        self.val_metrics = metrics.clone()
+        self.test_metrics = metrics.clone()
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        self.eval_stage = "test"
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(inputs)
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str,
+                  on_step: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, labels = batch
+        logits = self(inputs)
+        loss = self.loss(logits, labels)
+        metrics.update(logits, labels)
+        batch_size = len(labels)
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False,
+                      on_epoch=True, prog_bar=stage != "train", batch_size=batch_size)
+        return loss, logits
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss, _ = self._evaluate(batch, self.train_metrics, "train", on_step=True)
+        penalties = regularization_penalties(self.model, **self.regularization)
+        for name, penalty in penalties.items():
+            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[1]))
+        return loss + sum(penalties.values())
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
+        self._evaluate(batch, self.val_metrics, "val", on_step=False)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
+        _, logits = self._evaluate(batch, self.test_metrics, self.eval_stage, on_step=False)
+        self.confusion.update(logits, batch[1])
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.optimizer_config, self.model.parameters())
+        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler} if scheduler else optimizer

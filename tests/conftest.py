@@ -1,0 +1,47 @@
+"""Shared helpers: run the real `dltrain` command in a subprocess from a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_dltrain(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key != "DLTRAIN_DEBUG"}
+    environment.update({"PYTHONWARNINGS": "ignore", **(env or {})})
+    return subprocess.run([sys.executable, "-m", "dltrain", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=environment)
+
+
+@pytest.fixture
+def dltrain(tmp_path: Path):
+    """dltrain(*args) runs the command in tmp_path and returns the CompletedProcess."""
+    return lambda *args, **kwargs: run_dltrain(*args, cwd=tmp_path, **kwargs)
+
+
+def only_run_dir(root: Path) -> Path:
+    """The single run directory under root/runs (runs/<date>/<time>)."""
+    runs = [path for path in (root / "runs").glob("*/*") if path.is_dir() and path.parent.name != "multirun"]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+@pytest.fixture
+def iris_like_csv(tmp_path: Path) -> Path:
+    """A small CSV in the shape of a user's file: numeric features, string labels, three separable classes."""
+    import random
+
+    rng = random.Random(0)
+    lines = ["petal_length,petal_width,colour_code,species"]
+    for index in range(150):
+        species = ["setosa", "versicolor", "virginica"][index % 3]
+        centre = {"setosa": 1.5, "versicolor": 4.3, "virginica": 5.6}[species]
+        lines.append(f"{centre + rng.gauss(0, 0.3):.3f},{centre / 3 + rng.gauss(0, 0.1):.3f},"
+                     f"{rng.randint(0, 9)},{species}")
+    path = tmp_path / "flowers.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path

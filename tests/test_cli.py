@@ -1,0 +1,72 @@
+"""The command line itself: instant help and listing, dispatch, Hydra flags."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from dltrain.configs import group_options, groups
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nprint(' '.join(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+def test_help_and_ls_import_neither_torch_nor_lightning():
+    for call in ("main(['--help'])", "main(['ls'])", "main(['ls', 'model'])"):
+        loaded = _modules_after(f"from dltrain.cli import main\n{call}")
+        assert "torch" not in loaded and "pytorch_lightning" not in loaded and "hydra" not in loaded, call
+
+
+def test_help_lists_the_subcommands(dltrain):
+    result = dltrain("--help")
+    assert result.returncode == 0
+    for command in ("train", "eval", "ls"):
+        assert f"  {command} " in result.stdout
+
+
+def test_ls_lists_every_group_with_descriptions(dltrain):
+    result = dltrain("ls")
+    assert result.returncode == 0
+    for group in ("model", "data", "task", "optimizer", "scheduler", "callbacks", "logger", "trainer",
+                  "experiment", "debug"):
+        assert group in groups()
+        assert f"{group}  (choose with {group}=NAME" in result.stdout
+    assert " * lenet  LeNet-5" in result.stdout
+
+
+def test_ls_one_group(dltrain):
+    result = dltrain("ls", "optimizer")
+    assert result.returncode == 0
+    listed = [line.split()[1] if line.startswith(" *") else line.split()[0]
+              for line in result.stdout.splitlines()[1:]]
+    assert listed == group_options("optimizer") == ["adadelta", "adagrad", "adam", "adamw", "rmsprop", "sgd"]
+
+
+def test_every_config_has_a_description():
+    from dltrain.configs import description
+
+    for group in groups():
+        for option in group_options(group):
+            assert description(group, option), f"conf/{group}/{option}.yaml needs a first-line # description"
+
+
+def test_cfg_job_prints_the_composed_config(dltrain):
+    result = dltrain("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.05", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    assert "_target_: dltrain.models.mlp.MLP" in result.stdout
+    assert "_target_: torch.optim.SGD" in result.stdout
+    assert "lr: 0.05" in result.stdout
+
+
+def test_train_help_shows_config_groups(dltrain):
+    result = dltrain("train", "--help")
+    assert result.returncode == 0
+    assert "model: lenet, mlp" in result.stdout
+
+
+def test_version(dltrain):
+    result = dltrain("--version")
+    assert result.returncode == 0 and result.stdout.startswith("dltrain ")

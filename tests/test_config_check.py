@@ -1,0 +1,38 @@
+"""Command-line checking before Hydra runs: sweeps are checked value by value; types follow the defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from dltrain.config_check import _check_type, check_command_line
+from dltrain.errors import UserError
+
+
+def test_a_sweep_is_checked_value_by_value():
+    check_command_line("train", ["optimizer=adam,sgd", "optimizer.lr=0.1,0.01"], multirun=True)
+    with pytest.raises(UserError, match="optimizer.lr=-0.1 is invalid"):
+        check_command_line("train", ["optimizer=adam,sgd", "optimizer.lr=0.1,-0.1"], multirun=True)
+
+
+def test_valid_command_lines_pass():
+    check_command_line("train", ["model=mlp", "model.hidden_sizes=[64]", "+trainer.fast_dev_run=true",
+                                 "~callbacks.early_stopping", "hydra.run.dir=somewhere"], multirun=False)
+    check_command_line("train", ["experiment=digits_mlp", "optimizer.lr=1"], multirun=False)
+    check_command_line("eval", ["run=runs/x", "data.split=val"], multirun=False)
+
+
+def test_ranges_apply_to_values_set_by_experiments_too():
+    with pytest.raises(UserError, match="trainer.max_epochs=0"):
+        check_command_line("train", ["experiment=digits_mlp", "trainer.max_epochs=0"], multirun=False)
+
+
+@pytest.mark.parametrize(("value", "default", "ok"), [
+    (1, 0.5, True), (0.5, 1, True), (True, 0.5, False), ("abc", 1, False), ("x", "y", True), (3, "auto", True),
+    ([1], [2, 3], True), (1, [2], False), (None, 0.1, True), ("yes", False, False),
+])
+def test_types_follow_the_shipped_default(value, default, ok):
+    if ok:
+        _check_type("key", value, default)
+    else:
+        with pytest.raises(UserError):
+            _check_type("key", value, default)

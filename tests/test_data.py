@@ -1,0 +1,108 @@
+"""Data modules: deterministic stratified splits, shapes and classes, user CSV handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from dltrain.data.digits import DigitsDataModule
+from dltrain.data.in_memory import TensorBatches
+from dltrain.data.synthetic import SyntheticDataModule
+from dltrain.data.tabular import TabularDataModule
+from dltrain.errors import UserError
+
+
+def test_digits_split_is_stratified_and_repeatable():
+    first, second = DigitsDataModule(seed=3), DigitsDataModule(seed=3)
+    first.setup(), second.setup()
+    sizes = {name: len(labels) for name, (_, labels) in first.splits.items()}
+    assert sizes == {"train": 1257, "val": 180, "test": 360}
+    assert first.spec == {"in_channels": 1, "input_size": [8, 8], "num_classes": 10}
+    for name in sizes:
+        assert torch.equal(first.splits[name][0], second.splits[name][0])
+    test_counts = torch.bincount(first.splits["test"][1], minlength=10).float()
+    all_counts = sum(torch.bincount(labels, minlength=10) for _, labels in first.splits.values()).float()
+    assert (test_counts - 0.2 * all_counts).abs().max() <= 1.0
+    other = DigitsDataModule(seed=4)
+    other.setup()
+    assert not torch.equal(first.splits["test"][1], other.splits["test"][1])
+    assert float(first.splits["train"][0].max()) == 1.0 and float(first.splits["train"][0].min()) == 0.0
+
+
+def test_digits_upsampling():
+    data = DigitsDataModule(image_size=32)
+    assert data.spec["input_size"] == [32, 32]
+
+
+def test_batches_cover_every_example_once_and_reshuffle():
+    inputs, labels = torch.arange(10.0).unsqueeze(1), torch.arange(10)
+    loader = TensorBatches(inputs, labels, batch_size=4, shuffle=True, seed=0)
+    assert len(loader) == 3
+    first = torch.cat([batch_labels for _, batch_labels in loader])
+    second = torch.cat([batch_labels for _, batch_labels in loader])
+    assert sorted(first.tolist()) == list(range(10)) and not torch.equal(first, second)
+    ordered = TensorBatches(inputs, labels, batch_size=4, shuffle=False)
+    assert torch.cat([b for _, b in ordered]).tolist() == list(range(10))
+
+
+def test_batches_shard_across_ranks():
+    inputs, labels = torch.zeros(11, 1), torch.arange(11)
+    shards = [torch.cat([b for _, b in TensorBatches(inputs, labels, 2, True, seed=5, rank=r, world_size=2)])
+              for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    assert len(TensorBatches(inputs, labels, 2, True, rank=0, world_size=2)) == 3
+
+
+def test_synthetic_shapes_and_classes():
+    data = SyntheticDataModule(num_samples=200, num_classes=5, shape=[3, 8, 8])
+    assert data.spec == {"in_channels": 3, "input_size": [8, 8], "num_classes": 5}
+    assert data.class_names == [f"class_{k}" for k in range(5)]
+
+
+def test_tabular_maps_labels_and_standardizes_on_train_only(iris_like_csv: Path):
+    data = TabularDataModule(path=str(iris_like_csv), label_column="species",
+                             feature_columns=["petal_length", "petal_width"])
+    data.setup()
+    assert data.class_names == ["setosa", "versicolor", "virginica"]
+    assert data.spec == {"in_channels": 1, "input_size": [2], "num_classes": 3}
+    train = data.splits["train"][0]
+    assert torch.allclose(train.mean(0), torch.zeros(2), atol=1e-5)
+    assert torch.allclose(train.std(0), torch.ones(2), atol=1e-5)
+    assert not torch.allclose(data.splits["test"][0].mean(0), torch.zeros(2), atol=1e-5)
+    state = data.state_dict()
+    assert state["feature_columns"] == ["petal_length", "petal_width"] and state["mean"].shape == (2,)
+
+
+def test_tabular_uses_every_other_column_by_default(iris_like_csv: Path):
+    data = TabularDataModule(path=str(iris_like_csv), label_column="species")
+    assert data.spec["input_size"] == [3]
+
+
+def test_tabular_numeric_labels_sort_as_numbers(tmp_path: Path):
+    rows = "\n".join(f"{i},{[2, 10, 1][i % 3]}" for i in range(60))
+    path = tmp_path / "numbers.csv"
+    path.write_text("x,label\n" + rows + "\n")
+    data = TabularDataModule(path=str(path), label_column="label")
+    data.setup()
+    assert data.class_names == ["1", "2", "10"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("a,label\n1,x\nfoo,y\n", "line 3, column 'a': 'foo' is not a number"),
+    ("a,label\n1,x\n2\n", "line 3 has 1 fields"),
+    ("a,label\n", "has no data rows"),
+    ("a,label\n1,x\n2,x\n", "holds a single class"),
+])
+def test_tabular_errors_name_the_problem(tmp_path: Path, content: str, message: str):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        TabularDataModule(path=str(path), label_column="label").setup()
+
+
+def test_fractions_must_leave_training_data():
+    with pytest.raises(UserError, match="leaves no training data"):
+        DigitsDataModule(val_fraction=0.5, test_fraction=0.5).setup()

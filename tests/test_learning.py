@@ -1,0 +1,41 @@
+"""Slow: real trainings through the CLI that must reach a real accuracy, and early stopping that stops."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _metrics(root: Path, run: str) -> dict[str, float]:
+    return json.loads((root / run / "metrics.json").read_text())
+
+
+def test_default_run_lenet_reaches_98_percent(dltrain, tmp_path: Path):
+    result = dltrain("train", "callbacks=minimal", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _metrics(tmp_path, "run")["test/acc"] >= 0.98
+
+
+def test_mlp_with_every_option_learns_digits(dltrain, tmp_path: Path):
+    result = dltrain("train", "model=mlp", "model.hidden_sizes=[256,128]", "model.activation=tanh",
+                     "model.dropout=0.2", "model.batch_norm=true", "optimizer=sgd", "optimizer.lr=0.05",
+                     "optimizer.momentum=0.9", "scheduler=cosine", "regularization.l1=1e-5",
+                     "optimizer.weight_decay=1e-4", "callbacks=minimal", "trainer.max_epochs=15",
+                     "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _metrics(tmp_path, "run")["test/acc"] >= 0.95
+
+
+def test_early_stopping_stops_before_max_epochs(dltrain, tmp_path: Path):
+    result = dltrain("train", "model=mlp", "data=synthetic", "scheduler=none", "optimizer.lr=0.01",
+                     "callbacks.early_stopping.patience=2", "callbacks.early_stopping.min_delta=0.01",
+                     "trainer.max_epochs=100", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    epochs = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert 3 <= len(epochs) < 100
+    assert _metrics(tmp_path, "run")["test/acc"] >= 0.8

@@ -1,0 +1,106 @@
+"""End to end through the real command: run directory contract, eval reproduction, sweeps, repeatability."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import only_run_dir
+
+SYNTHETIC = ["data=synthetic", "data.num_samples=300", "model=mlp", "model.hidden_sizes=[32]",
+             "callbacks=minimal", "trainer.max_epochs=3"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run of the defaults (tested on the whole test split), shared by the tests that read it."""
+    from tests.conftest import run_dltrain
+
+    root = tmp_path_factory.mktemp("smoke")
+    result = run_dltrain("train", "debug=smoke", "trainer.limit_test_batches=1.0", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, only_run_dir(root), result
+
+
+def test_run_directory_contract(smoke_run):
+    _, run_dir, result = smoke_run
+    for name in ("config.yaml", "checkpoints/best.ckpt", "checkpoints/last.ckpt", "metrics.csv", "metrics.json"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) == {"test/acc", "test/f1", "test/loss"}
+    assert all(isinstance(value, float) for value in metrics.values())
+    rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
+    assert len(rows) == 1 and {"epoch", "lr", "train/loss", "val/loss", "val/acc"} <= set(rows[0])
+    assert "dltrain train: done" in result.stdout and str(run_dir.name) in result.stdout
+
+
+def test_checkpoint_holds_plain_containers_only(smoke_run):
+    _, run_dir, _ = smoke_run
+    checkpoint = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=True)
+    metadata = checkpoint["dltrain"]
+    assert metadata["class_names"] == [str(k) for k in range(10)]
+    assert metadata["config"]["model"]["_target_"] == "dltrain.models.lenet.LeNet5"
+    assert metadata["spec"] == {"in_channels": 1, "input_size": [32, 32], "num_classes": 10}
+
+
+def test_eval_reproduces_the_test_metrics(smoke_run, dltrain):
+    root, run_dir, _ = smoke_run
+    result = dltrain("eval", f"run={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run_dir / "eval.json").read_text()) == json.loads((run_dir / "metrics.json").read_text())
+    assert (run_dir / "confusion_matrix.png").read_bytes().startswith(b"\x89PNG")
+    assert "test/acc" in result.stdout
+
+
+def test_eval_another_split_and_output(smoke_run, dltrain, tmp_path: Path):
+    _, run_dir, _ = smoke_run
+    output = tmp_path / "val.json"
+    result = dltrain("eval", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}", "data.split=val", f"output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(output.read_text())
+    assert set(metrics) == {"val/acc", "val/f1", "val/loss"}
+    assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_eval_on_data_of_another_shape_is_refused(smoke_run, dltrain):
+    _, run_dir, _ = smoke_run
+    result = dltrain("eval", f"run={run_dir}", "data=synthetic")
+    assert result.returncode == 2 and "was trained on" in result.stderr
+
+
+def test_same_seed_same_metrics(dltrain, tmp_path: Path):
+    for name in ("a", "b"):
+        result = dltrain("train", *SYNTHETIC, "model.dropout=0.1", f"hydra.run.dir={name}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+    first = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
+    second = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
+    assert first == second and len(first) == 3
+
+
+def test_sweep_makes_one_run_directory_per_job(dltrain, tmp_path: Path):
+    result = dltrain("train", "-m", "debug=smoke", "optimizer=adam,sgd", "hydra.sweep.dir=sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, optimizer in enumerate(["Adam", "SGD"]):
+        config = (tmp_path / "sweep" / str(job) / "config.yaml").read_text()
+        assert f"torch.optim.{optimizer}" in config
+        assert (tmp_path / "sweep" / str(job) / "metrics.json").is_file()
+
+
+def test_tabular_csv_trains_and_keeps_class_names(dltrain, tmp_path: Path, iris_like_csv: Path):
+    result = dltrain("train", "data=tabular", f"data.path={iris_like_csv}", "data.label_column=species",
+                     "model=mlp", "callbacks=minimal", "trainer.max_epochs=15", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/acc"] >= 0.9
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["dltrain"]["class_names"] == ["setosa", "versicolor", "virginica"]
+
+
+def test_tensorboard_logger(dltrain, tmp_path: Path):
+    result = dltrain("train", *SYNTHETIC, "logger=tensorboard", "trainer.max_epochs=1", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
