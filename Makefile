@@ -27,7 +27,7 @@ test-fast: $(INSTALLED)  ## unit and CLI tests only
 	$(BIN)/python -m pytest -q
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check dltrain tests
+	$(BIN)/ruff check dltrain tests benchmarks
 
 clean:
 	rm -rf runs outputs multirun lightning_logs .pytest_cache

@@ -40,3 +40,16 @@ def build_task(config: dict[str, Any], model, spec: dict[str, Any]):
     return instantiate(config["task"], "task", recursive=False, model=model, num_classes=spec["num_classes"],
                        optimizer=config["optimizer"], scheduler=config.get("scheduler"),
                        regularization=config.get("regularization"))
+
+
+def build_trainer(trainer_config: dict[str, Any], **wiring: Any):
+    """A Lightning Trainer; settings it rejects (no GPU for accelerator=gpu, unknown keys) are user errors."""
+    import pytorch_lightning as pl
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return pl.Trainer(**trainer_config, **wiring)
+    except (MisconfigurationException, TypeError, ValueError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise UserError(f"cannot set up the trainer: {reason}",
+                        "check the trainer.* settings (see --cfg job), e.g. trainer.accelerator=cpu") from None

@@ -117,7 +117,6 @@ def _is_group(key: str) -> bool:
 
 def _check_variant(config_name: str, parsed: list) -> None:
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
 
     choices = [o for o in parsed if _is_group(o.key_or_group)]
     values = [o for o in parsed if not _is_group(o.key_or_group) and not o.key_or_group.startswith("hydra")]

@@ -70,3 +70,13 @@ def test_train_help_shows_config_groups(dltrain):
 def test_version(dltrain):
     result = dltrain("--version")
     assert result.returncode == 0 and result.stdout.startswith("dltrain ")
+
+
+def test_the_configuration_reference_names_every_option():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    for group in groups():
+        assert f"## {group}" in page, group
+        for option in group_options(group):
+            assert f"`{option}`" in page, f"docs/configuration.md does not describe {group}={option}"

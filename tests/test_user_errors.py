@@ -90,3 +90,17 @@ def test_eval_corrupt_checkpoint(dltrain, tmp_path: Path):
 def test_debug_env_shows_the_traceback(tmp_path: Path):
     result = run_dltrain("eval", "run=runs/nowhere", cwd=tmp_path, env={"DLTRAIN_DEBUG": "1"})
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_trainer_settings_lightning_rejects(dltrain, tmp_path: Path):
+    result = dltrain("train", "debug=smoke", "+trainer.max_epoch=3")
+    _assert_user_error(result, "cannot set up the trainer", "max_epoch")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_gpu_requested_without_one(dltrain):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    _assert_user_error(dltrain("train", "debug=smoke", "trainer=gpu"), "cannot set up the trainer", "accelerator")

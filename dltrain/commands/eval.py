@@ -12,7 +12,7 @@ def run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task
+    from dltrain.assemble import build_data, build_model, build_task, build_trainer
     from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint, run_directory_of
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
@@ -41,9 +41,9 @@ def run(cfg: DictConfig) -> None:
     task = build_task(trained, model, metadata["spec"])
     task.load_state_dict(checkpoint["state_dict"])
     task.eval_stage = split
-    trainer = pl.Trainer(accelerator=trained["trainer"].get("accelerator", "auto"), devices=1,
-                         precision=trained["trainer"].get("precision", "32-true"), logger=False,
-                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
+    trainer = build_trainer({"accelerator": trained["trainer"].get("accelerator", "auto"), "devices": 1,
+                             "precision": trained["trainer"].get("precision", "32-true")}, logger=False,
+                            enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
     trainer.test(task, dataloaders=data.loader(split), verbose=False)
 
     metrics = test_metrics(trainer.callback_metrics, split)

@@ -13,7 +13,7 @@ def run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task, instantiate
+    from dltrain.assemble import build_data, build_model, build_task, build_trainer, instantiate
     from dltrain.callbacks import EpochMetricsCSV
     from dltrain.checkpoints import RunMetadata
     from dltrain.files import write_json_atomic, write_text_atomic
@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> None:
     callbacks = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
     callbacks += [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
-    trainer = pl.Trainer(**config["trainer"], callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    trainer = build_trainer(config["trainer"], callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
 

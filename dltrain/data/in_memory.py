@@ -94,7 +94,7 @@ class InMemoryDataModule(pl.LightningDataModule):
                             f"stratified: {error}", "use more examples per class or larger "
                             "data.val_fraction/data.test_fraction") from None
         return {name: (inputs[torch.as_tensor(part)], labels[torch.as_tensor(part)])
-                for name, part in zip(SPLITS, (train, val, test))}
+                for name, part in zip(SPLITS, (train, val, test), strict=True)}
 
     @property
     def spec(self) -> dict:
