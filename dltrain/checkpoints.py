@@ -1,30 +1,17 @@
-"""Run directories and checkpoints: where a run's checkpoint is, what it holds, and loading it safely."""
+"""Run directories and checkpoints: where a run's checkpoint is and loading it safely.
+
+No Lightning here: a wrong path is reported before the slow imports start.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-
-from dltrain import __version__
 from dltrain.errors import UserError
 
 METADATA_KEY = "dltrain"
 TRUSTED_PREFIXES = ("dltrain.", "torch.", "torchvision.", "torchmetrics.", "pytorch_lightning.", "lightning.")
-
-
-class RunMetadata(pl.Callback):
-    """Stores the run's resolved config, class names and data spec in every checkpoint, as plain containers
-    (checkpoints load with weights_only=True), so eval/export/predict rebuild the model from the file alone."""
-
-    def __init__(self, config: dict[str, Any], class_names: list[str], spec: dict[str, Any]) -> None:
-        self.metadata = {"config": config, "class_names": list(class_names), "spec": dict(spec),
-                         "version": __version__}
-
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
-        checkpoint[METADATA_KEY] = self.metadata
 
 
 def find_checkpoint(run: str | None, ckpt: str | None) -> Path:

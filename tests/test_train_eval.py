@@ -35,6 +35,7 @@ def test_run_directory_contract(smoke_run):
     assert all(isinstance(value, float) for value in metrics.values())
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     assert len(rows) == 1 and {"epoch", "lr", "train/loss", "val/loss", "val/acc"} <= set(rows[0])
+    assert float(rows[0]["lr"]) == 0.003  # the rate epoch 0 trained with, before the scheduler stepped
     assert "dltrain train: done" in result.stdout and str(run_dir.name) in result.stdout
 
 

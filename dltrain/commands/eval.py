@@ -8,19 +8,21 @@ from omegaconf import DictConfig
 
 
 def run(cfg: DictConfig) -> None:
+    from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint, run_directory_of
+
+    path = find_checkpoint(cfg.run, cfg.ckpt)
+    checkpoint = load_checkpoint(path, trust=cfg.trust)
+    # Lightning loads only once the checkpoint has: a wrong path is reported in a second, not ten.
     import pytorch_lightning as pl
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from dltrain.assemble import build_data, build_model, build_task, build_trainer
-    from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint, run_directory_of
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
     from dltrain.plots import save_confusion_matrix
     from dltrain.report import print_table, test_metrics
 
-    path = find_checkpoint(cfg.run, cfg.ckpt)
-    checkpoint = load_checkpoint(path, trust=cfg.trust)
     metadata = checkpoint[METADATA_KEY]
     trained = metadata["config"]
 

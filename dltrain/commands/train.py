@@ -14,8 +14,7 @@ def run(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
     from dltrain.assemble import build_data, build_model, build_task, build_trainer, instantiate
-    from dltrain.callbacks import EpochMetricsCSV
-    from dltrain.checkpoints import RunMetadata
+    from dltrain.callbacks import EpochMetricsCSV, RunMetadata
     from dltrain.files import write_json_atomic, write_text_atomic
     from dltrain.report import print_table, test_metrics
 
