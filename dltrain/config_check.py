@@ -118,13 +118,10 @@ def _is_group(key: str) -> bool:
 def _check_variant(config_name: str, parsed: list) -> None:
     from hydra import compose, initialize_config_dir
 
-    choices = [o for o in parsed if _is_group(o.key_or_group)]
-    values = [o for o in parsed if not _is_group(o.key_or_group) and not o.key_or_group.startswith("hydra")]
-    for override in choices:
-        if not override.is_delete():
-            _check_option(override.key_or_group, override.value())
+    choices = [o for o in parsed if _is_group(o.key_or_group) or o.key_or_group.startswith("hydra")]
+    values = [o for o in parsed if o not in choices]
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=config_name):
-        reference = _compose(compose, config_name, [o.input_line for o in choices])
+        reference = _compose(compose, config_name, [o.input_line for o in choices], choices)
         for override in values:
             if override.is_delete() or override.is_add() or override.is_force_add():
                 continue
@@ -132,7 +129,7 @@ def _check_variant(config_name: str, parsed: list) -> None:
             if current is _ABSENT:
                 _unknown_key(reference, override.key_or_group, override.input_line, config_name)
             _check_type(override.key_or_group, override.value(), current)
-        composed = _compose(compose, config_name, [o.input_line for o in parsed])
+        composed = _compose(compose, config_name, [o.input_line for o in parsed], choices)
         _check_required(composed)
         check_ranges(composed)
 
@@ -156,13 +153,18 @@ def _check_required(cfg) -> None:
                         " ".join(f"{key}=..." for key in missing) + " on the command line")
 
 
-def _compose(compose: Callable, config_name: str, overrides: list[str]):
-    from hydra.errors import HydraException
+def _compose(compose: Callable, config_name: str, overrides: list[str], choices: list):
+    """Hydra's composition; an option it cannot find (in conf/ or a user's hydra.searchpath) gets suggestions."""
+    from hydra.errors import HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         return compose(config_name=config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as error:
+        if isinstance(error, MissingConfigException):
+            for override in choices:
+                if _is_group(override.key_or_group) and not override.is_delete():
+                    _check_option(override.key_or_group, override.value())
         message = " ".join(str(error).split("\n")[:2]).strip()
         raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
 

@@ -36,3 +36,12 @@ def test_types_follow_the_shipped_default(value, default, ok):
     else:
         with pytest.raises(UserError):
             _check_type("key", value, default)
+
+
+def test_options_from_a_users_search_path(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "mynet.yaml").write_text("# mine\n_target_: dltrain.models.mlp.MLP\nhidden_sizes: [8]\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    check_command_line("train", [search, "model=mynet", "model.hidden_sizes=[4]"], multirun=False)
+    with pytest.raises(UserError, match="unknown model 'mynett'"):
+        check_command_line("train", [search, "model=mynett"], multirun=False)
