@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+@cache
 def config_dir() -> Path:
     """`conf/` sits inside the wheel as dltrain/conf; in a source checkout it is the top-level conf/."""
     for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
@@ -16,8 +18,9 @@ def config_dir() -> Path:
                        f"{PACKAGE_DIR.parent / 'conf'} holds train.yaml; reinstall dltrain")
 
 
-def groups() -> list[str]:
-    return sorted(p.name for p in config_dir().iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+@cache
+def groups() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in config_dir().iterdir() if p.is_dir() and not p.name.startswith((".", "_"))))
 
 
 def group_options(group: str) -> list[str]:

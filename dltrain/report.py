@@ -24,6 +24,6 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def test_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+def stage_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """The metrics of one stage as a flat {name: number} dict, the shape metrics.json promises."""
     return {name: float(value) for name, value in sorted(metrics.items()) if name.startswith(f"{prefix}/")}

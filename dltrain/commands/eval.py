@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> None:
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
     from dltrain.plots import save_confusion_matrix
-    from dltrain.report import print_table, test_metrics
+    from dltrain.report import print_table, stage_metrics
 
     metadata = checkpoint[METADATA_KEY]
     trained = metadata["config"]
@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> None:
                             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
     trainer.test(task, dataloaders=data.loader(split), verbose=False)
 
-    metrics = test_metrics(trainer.callback_metrics, split)
+    metrics = stage_metrics(trainer.callback_metrics, split)
     output = Path(cfg.output).expanduser() if cfg.output else run_directory_of(path) / "eval.json"
     write_json_atomic(output, metrics)
     rows = [("checkpoint", str(path)), ("split", f"{split} ({len(data.splits[split][1])} examples)")]

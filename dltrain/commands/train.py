@@ -16,7 +16,7 @@ def run(cfg: DictConfig) -> None:
     from dltrain.assemble import build_data, build_model, build_task, build_trainer, instantiate
     from dltrain.callbacks import EpochMetricsCSV, RunMetadata
     from dltrain.files import write_json_atomic, write_text_atomic
-    from dltrain.report import print_table, test_metrics
+    from dltrain.report import print_table, stage_metrics
 
     started = time.perf_counter()
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> None:
     best = checkpointing.best_model_path if checkpointing is not None else ""
     trainer.test(task, datamodule=data, ckpt_path=best or None, verbose=False)
 
-    metrics = test_metrics(trainer.callback_metrics, "test")
+    metrics = stage_metrics(trainer.callback_metrics, "test")
     if not trainer.is_global_zero:
         return
     write_json_atomic(run_dir / "metrics.json", metrics)
