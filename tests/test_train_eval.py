@@ -74,10 +74,13 @@ def test_eval_on_data_of_another_shape_is_refused(smoke_run, dltrain):
 
 
 def test_same_seed_same_metrics(dltrain, tmp_path: Path):
-    for name in ("a", "b"):
-        result = dltrain("train", *SYNTHETIC, "model.dropout=0.1", f"hydra.run.dir={name}")
+    """Split, init, shuffling, dropout and augmentation all follow the seed."""
+    for name, seed in (("a", 42), ("b", 42), ("c", 7)):
+        result = dltrain("train", "model=mlp", "model.dropout=0.1", "callbacks=minimal", "trainer.max_epochs=3",
+                         f"seed={seed}", f"hydra.run.dir={name}")
         assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "a" / "metrics.json").read_text() == (tmp_path / "b" / "metrics.json").read_text()
+    assert (tmp_path / "a" / "metrics.json").read_text() != (tmp_path / "c" / "metrics.json").read_text()
     first = list(csv.DictReader((tmp_path / "a" / "metrics.csv").open()))
     second = list(csv.DictReader((tmp_path / "b" / "metrics.csv").open()))
     assert first == second and len(first) == 3
