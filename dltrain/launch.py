@@ -17,10 +17,15 @@ from dltrain.errors import UserError, debugging, report
 
 
 def launch(command: str, args: list[str]) -> int:
-    import hydra
-    from hydra._internal.utils import get_args_parser
+    """Hydra's own entry (what @hydra.main runs), given the arguments after the command.
 
-    parsed = get_args_parser().parse_args(args)
+    sys.argv is left as the user typed it: Lightning's DDP launcher re-runs it for every extra process.
+    """
+    from hydra import version
+    from hydra._internal.utils import _run_hydra, get_args_parser
+
+    parser = get_args_parser()
+    parsed = parser.parse_args(args)
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
         from dltrain.config_check import check_command_line
 
@@ -28,9 +33,9 @@ def launch(command: str, args: list[str]) -> int:
     if debugging():
         os.environ["HYDRA_FULL_ERROR"] = "1"
     module = importlib.import_module(f"dltrain.commands.{command}")
-    sys.argv = [f"dltrain {command}", *args]
-    entry = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")
-    entry(_reporting_user_errors(module.run))()
+    version.setbase("1.3")
+    _run_hydra(args=parsed, args_parser=parser, task_function=_reporting_user_errors(module.run),
+               config_path=str(config_dir()), config_name=command)
     return 0
 
 

@@ -39,3 +39,19 @@ def test_early_stopping_stops_before_max_epochs(dltrain, tmp_path: Path):
     epochs = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
     assert 3 <= len(epochs) < 100
     assert _metrics(tmp_path, "run")["test/acc"] >= 0.8
+
+
+def test_distributed_data_parallel_on_two_cpu_processes(tmp_path: Path):
+    """Lightning re-runs the command line for the second process: both must share one run directory."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "dltrain"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "dltrain"]
+    result = subprocess.run([*command, "train", "debug=smoke", "trainer.accelerator=cpu", "trainer.devices=2",
+                             "+trainer.strategy=ddp", "hydra.run.dir=run"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
+    assert set(_metrics(tmp_path, "run")) == {"test/acc", "test/f1", "test/loss"}
+    assert [path.name for path in tmp_path.iterdir()] == ["run"]

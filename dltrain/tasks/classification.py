@@ -47,7 +47,9 @@ class ClassificationTask(pl.LightningModule):
         loss = self.loss(logits, labels)
         metrics.update(logits, labels)
         batch_size = len(labels)
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size)
+        # Evaluation losses are averaged over all processes so that every rank monitors the same val/loss.
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size,
+                 sync_dist=stage != "train")
         self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False,
                       on_epoch=True, prog_bar=stage != "train", batch_size=batch_size)
         return loss, logits
