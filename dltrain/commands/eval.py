@@ -12,7 +12,7 @@ def run(cfg: DictConfig) -> None:
 
     path = find_checkpoint(cfg.run, cfg.ckpt)
     checkpoint = load_checkpoint(path, trust=cfg.trust)
-    # Lightning loads only once the checkpoint has: a wrong path is reported in a second, not ten.
+    # Lightning is imported only after the checkpoint has loaded: a wrong path is reported in a second, not ten.
     import pytorch_lightning as pl
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -43,7 +43,8 @@ def run(cfg: DictConfig) -> None:
     task = build_task(trained, model, metadata["spec"])
     task.load_state_dict(checkpoint["state_dict"])
     task.eval_stage = split
-    trainer = build_trainer({"accelerator": trained["trainer"].get("accelerator", "auto"), "devices": 1,
+    # Whatever the run trained on, evaluate on what this machine has, at the run's precision.
+    trainer = build_trainer({"accelerator": "auto", "devices": 1,
                              "precision": trained["trainer"].get("precision", "32-true")}, logger=False,
                             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
     trainer.test(task, dataloaders=data.loader(split), verbose=False)
