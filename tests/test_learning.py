@@ -55,3 +55,9 @@ def test_distributed_data_parallel_on_two_cpu_processes(tmp_path: Path):
     assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
     assert set(_metrics(tmp_path, "run")) == {"test/acc", "test/f1", "test/loss"}
     assert [path.name for path in tmp_path.iterdir()] == ["run"]
+
+
+def test_resnet20_learns_digits_at_native_size(dltrain, tmp_path: Path):
+    result = dltrain("train", "model=resnet", "data.image_size=null", "callbacks=minimal", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _metrics(tmp_path, "run")["test/acc"] >= 0.98
