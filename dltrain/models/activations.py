@@ -17,3 +17,14 @@ def make_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation '{name}'; choose one of: {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
+
+
+def replace_relu(module: nn.Module, activation: str) -> None:
+    """Swap every nn.ReLU inside a (torchvision) model for `activation`, in place; relu leaves it as it is."""
+    if activation == "relu":
+        return
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, make_activation(activation))
+        else:
+            replace_relu(child, activation)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dltrain.models.activations import make_activation
+from dltrain.models.activations import make_activation, replace_relu
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
@@ -62,17 +62,8 @@ def _torchvision_resnet(num_classes: int, in_channels: int, depth: int, small: b
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     if dropout > 0:
         model.fc = nn.Sequential(nn.Dropout(dropout), model.fc)
-    if activation != "relu":
-        _replace_relu(model, activation)
+    replace_relu(model, activation)
     return model
-
-
-def _replace_relu(module: nn.Module, activation: str) -> None:
-    for name, child in module.named_children():
-        if isinstance(child, nn.ReLU):
-            setattr(module, name, make_activation(activation))
-        else:
-            _replace_relu(child, activation)
 
 
 class BasicBlock(nn.Module):

@@ -18,17 +18,19 @@ class ClassificationTask(pl.LightningModule):
 
     Logs `train/loss`, `train/acc`, `val/loss`, `val/acc`, `val/f1` and, in the test loop,
     `<eval_stage>/loss|acc|f1` (eval_stage is `test` unless an evaluation of another split renames it).
-    The test loop also fills `confusion` for a confusion-matrix plot.
+    The test loop also fills `confusion` for a confusion-matrix plot. A model that returns a tuple while
+    training (GoogLeNet's auxiliary classifiers) has its extra outputs' losses added, times aux_loss_weight.
     """
 
     def __init__(self, model: nn.Module, num_classes: int, optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
-                 label_smoothing: float = 0.0) -> None:
+                 label_smoothing: float = 0.0, aux_loss_weight: float = 0.3) -> None:
         super().__init__()
         self.model = model
         self.optimizer_config, self.scheduler_config = optimizer, scheduler
         self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.aux_loss_weight = aux_loss_weight
         metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro"),
                                     "f1": MulticlassF1Score(num_classes, average="macro")})
         self.train_metrics = metrics.clone()
@@ -41,9 +43,10 @@ class ClassificationTask(pl.LightningModule):
         return self.model(inputs)
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str,
-                  on_step: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                  on_step: bool) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         inputs, labels = batch
-        logits = self(inputs)
+        outputs = self(inputs)
+        logits, auxiliary = (outputs[0], tuple(outputs[1:])) if isinstance(outputs, tuple) else (outputs, ())
         loss = self.loss(logits, labels)
         metrics.update(logits, labels)
         batch_size = len(labels)
@@ -52,11 +55,13 @@ class ClassificationTask(pl.LightningModule):
                  sync_dist=stage != "train")
         self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False,
                       on_epoch=True, prog_bar=stage != "train", batch_size=batch_size)
-        return loss, logits
+        return loss, logits, auxiliary
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
-        loss, _ = self._evaluate(batch, self.train_metrics, "train", on_step=True)
+        loss, _, auxiliary = self._evaluate(batch, self.train_metrics, "train", on_step=True)
         penalties = regularization_penalties(self.model, **self.regularization)
+        if auxiliary:
+            penalties["aux"] = self.aux_loss_weight * sum(self.loss(extra, batch[1]) for extra in auxiliary)
         for name, penalty in penalties.items():
             self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[1]))
         return loss + sum(penalties.values())
@@ -65,7 +70,7 @@ class ClassificationTask(pl.LightningModule):
         self._evaluate(batch, self.val_metrics, "val", on_step=False)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
-        _, logits = self._evaluate(batch, self.test_metrics, self.eval_stage, on_step=False)
+        _, logits, _ = self._evaluate(batch, self.test_metrics, self.eval_stage, on_step=False)
         self.confusion.update(logits, batch[1])
 
     def configure_optimizers(self) -> Any:
