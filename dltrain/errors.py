@@ -31,7 +31,7 @@ def report(error: UserError) -> int:
 
 
 def suggestion(word: str, choices: list[str]) -> str:
-    """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
+    """The hint "did you mean 'X'?" for the closest choice, or '' when nothing is close."""
     import difflib
 
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
