@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from dltrain.models.activations import replace_relu
-from dltrain.models.images import image_variant
+from dltrain.models.images import drop_unaffordable_pools, image_variant
 
 
 def build_alexnet(num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (224, 224),
@@ -21,13 +21,7 @@ def build_alexnet(num_classes: int, in_channels: int = 3, input_size: Sequence[i
     model = torchvision.models.alexnet(weights=None, num_classes=num_classes, dropout=dropout)
     if variant == "small":
         model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1)
-        size = min(input_size)
-        for index, layer in enumerate(model.features):
-            if isinstance(layer, nn.MaxPool2d):
-                if size >= 3:
-                    size = (size - 3) // 2 + 1
-                else:
-                    model.features[index] = nn.Identity()
+        drop_unaffordable_pools(model.features, min(input_size))
         model.avgpool = nn.AdaptiveAvgPool2d(1)
         model.classifier = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(256, 1024), nn.ReLU(inplace=True),

@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional
 
 from dltrain.models.activations import make_activation
+from dltrain.models.images import require_images
 
 POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -25,9 +26,7 @@ class LeNet5(nn.Module):
                  activation: str = "relu", pooling: str = "max", dropout: float = 0.0,
                  image_size: int | None = 32) -> None:
         super().__init__()
-        if len(input_size) != 2:
-            raise ValueError(f"LeNet-5 needs images (channels x height x width); the data gives inputs of "
-                             f"size {list(input_size)}: use model=mlp for feature vectors")
+        require_images("LeNet-5", input_size)
         if pooling not in POOLING:
             raise ValueError(f"unknown pooling '{pooling}'; choose one of: {', '.join(POOLING)}")
         self.image_size = (image_size, image_size) if image_size else tuple(input_size)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dltrain.models.activations import make_activation, replace_relu
+from dltrain.models.images import require_images
 
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
@@ -27,9 +28,7 @@ def build_resnet(num_classes: int, in_channels: int = 3, input_size: Sequence[in
     more); `small` swaps it for a 3x3 stride-1 conv without pooling (8x8 to 63x63 inputs); `cifar` is the
     paper's 6n+2 network; `auto` picks `cifar` for its depths, else `imagenet` or `small` by input size.
     """
-    if len(input_size) != 2:
-        raise ValueError(f"ResNet needs images (channels x height x width); the data gives inputs of size "
-                         f"{list(input_size)}: use model=mlp for feature vectors")
+    require_images("ResNet", input_size)
     variant = _choose_variant(depth, variant, input_size)
     if variant == "cifar":
         return CifarResNet(num_classes, in_channels, depth, activation, dropout)

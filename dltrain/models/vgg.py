@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from dltrain.models.activations import replace_relu
-from dltrain.models.images import image_variant
+from dltrain.models.images import drop_unaffordable_pools, image_variant
 
 DEPTHS = (11, 13, 16, 19)
 
@@ -28,13 +28,7 @@ def build_vgg(num_classes: int, in_channels: int = 3, input_size: Sequence[int] 
     if in_channels != 3:
         model.features[0] = nn.Conv2d(in_channels, first.out_channels, 3, padding=1)
     if variant == "small":
-        size = min(input_size)
-        for index, layer in enumerate(model.features):
-            if isinstance(layer, nn.MaxPool2d):
-                if size >= 2:
-                    size //= 2
-                else:
-                    model.features[index] = nn.Identity()
+        drop_unaffordable_pools(model.features, min(input_size))
         model.avgpool = nn.AdaptiveAvgPool2d(1)
         model.classifier = nn.Sequential(
             nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(dropout),
