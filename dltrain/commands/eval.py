@@ -47,12 +47,14 @@ def run(cfg: DictConfig) -> None:
     trainer = build_trainer({"accelerator": "auto", "devices": 1,
                              "precision": trained["trainer"].get("precision", "32-true")}, logger=False,
                             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)
-    trainer.test(task, dataloaders=data.loader(split), verbose=False)
+    examples = data.split_size(split)
+    data.evaluated_split = split
+    trainer.test(task, datamodule=data, verbose=False)
 
     metrics = stage_metrics(trainer.callback_metrics, split)
     output = Path(cfg.output).expanduser() if cfg.output else run_directory_of(path) / "eval.json"
     write_json_atomic(output, metrics)
-    rows = [("checkpoint", str(path)), ("split", f"{split} ({len(data.splits[split][1])} examples)")]
+    rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} examples)")]
     rows += list(metrics.items())
     rows.append(("metrics", str(output)))
     if hasattr(task, "confusion"):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytorch_lightning as pl
 import torch
 
-from dltrain.data.augment import RandomAffine
 from dltrain.errors import UserError
 
 SPLITS = ("train", "val", "test")
@@ -39,32 +38,60 @@ class TensorBatches:
         return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self._order()
+        order = self._order().to(self.labels.device)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             yield self.inputs[index], self.labels[index]
 
 
 class InMemoryDataModule(pl.LightningDataModule):
-    """Loads all examples once (`load`), splits them stratified by `seed`, and serves the splits.
+    """Loads all examples once, splits them stratified by `seed`, and serves the splits as tensor batches.
 
-    Subclasses implement `load`; those that learn from the data (standardization) override `fit_transform`
-    so that statistics come from the train split only.
+    Subclasses implement `load` (everything, split here by `val_fraction`/`test_fraction`) or `load_splits`
+    (datasets that ship their own train/test split). Those that learn from the data (standardization)
+    override `fit_transform` so that statistics come from the train split only. When training runs on an
+    accelerator the splits move there once (`on_device`), so batches cost no host-to-device copies.
     """
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                 seed: int = 0, augment: dict | None = None) -> None:
+                 seed: int = 0, on_device: bool = True) -> None:
         super().__init__()
         self.batch_size = batch_size
-        self.augment = RandomAffine(**augment) if augment else None
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed = seed
+        self.on_device = on_device
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.class_names: list[str] = []
+        self.evaluated_split = "test"
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """All inputs (float tensor, N x ...), labels (int64, N) and the class names in label order."""
+        """All inputs (N x ...), labels (int64, N) and the class names in label order."""
         raise NotImplementedError
+
+    def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Inputs and labels of train, val and test; sets `class_names`."""
+        inputs, labels, self.class_names = self.load()
+        held_out = self.val_fraction + self.test_fraction
+        if held_out >= 1:
+            raise UserError(f"data.val_fraction + data.test_fraction = {held_out:g} leaves no training data",
+                            "keep their sum below 1, e.g. data.val_fraction=0.1 data.test_fraction=0.2")
+        train, rest = self.hold_out(labels, held_out)
+        val, test = self.hold_out(labels[rest], self.test_fraction / held_out)
+        return {"train": (inputs[train], labels[train]), "val": (inputs[rest[val]], labels[rest[val]]),
+                "test": (inputs[rest[test]], labels[rest[test]])}
+
+    def hold_out(self, labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of the kept and the held-out examples, `fraction` of each class held out."""
+        from sklearn.model_selection import train_test_split
+
+        try:
+            kept, held = train_test_split(torch.arange(len(labels)).numpy(), test_size=fraction,
+                                          random_state=self.seed, stratify=labels.numpy())
+        except ValueError as error:
+            raise UserError(f"cannot split {len(labels)} examples of {len(self.class_names)} classes "
+                            f"stratified: {error}", "use more examples per class or other "
+                            "data.val_fraction/data.test_fraction") from None
+        return torch.as_tensor(kept), torch.as_tensor(held)
 
     def fit_transform(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Learn preprocessing from splits['train'] and apply it to every split, in place."""
@@ -72,29 +99,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        inputs, labels, self.class_names = self.load()
-        self.splits = self._split(inputs, labels)
+        self.splits = self.load_splits()
         self.fit_transform(self.splits)
-
-    def _split(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        from sklearn.model_selection import train_test_split
-
-        index = torch.arange(len(labels)).numpy()
-        held_out = self.val_fraction + self.test_fraction
-        if held_out >= 1:
-            raise UserError(f"data.val_fraction + data.test_fraction = {held_out:g} leaves no training data",
-                            "keep their sum below 1, e.g. data.val_fraction=0.1 data.test_fraction=0.2")
-        try:
-            train, rest = train_test_split(index, test_size=held_out, random_state=self.seed,
-                                           stratify=labels.numpy())
-            val, test = train_test_split(rest, test_size=self.test_fraction / held_out,
-                                         random_state=self.seed, stratify=labels.numpy()[rest])
-        except ValueError as error:
-            raise UserError(f"cannot split {len(labels)} examples of {len(self.class_names)} classes "
-                            f"stratified: {error}", "use more examples per class or larger "
-                            "data.val_fraction/data.test_fraction") from None
-        return {name: (inputs[torch.as_tensor(part)], labels[torch.as_tensor(part)])
-                for name, part in zip(SPLITS, (train, val, test), strict=True)}
 
     @property
     def spec(self) -> dict:
@@ -105,31 +111,40 @@ class InMemoryDataModule(pl.LightningDataModule):
             sample.shape[0], list(sample.shape[1:]))
         return {"in_channels": int(in_channels), "input_size": input_size, "num_classes": len(self.class_names)}
 
-    def loader(self, split: str, shuffle: bool = False) -> TensorBatches:
+    def split_size(self, split: str) -> int:
         if split not in SPLITS:
             raise UserError(f"unknown split '{split}'", f"choose one of: {', '.join(SPLITS)}")
         self.setup()
+        return len(self.splits[split][1])
+
+    def loader(self, split: str, shuffle: bool = False) -> Iterable:
+        self.split_size(split)
         inputs, labels = self.splits[split]
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        device = self._serving_device()
+        if device is not None and inputs.device != device:
+            inputs, labels = inputs.to(device), labels.to(device)
+            self.splits[split] = inputs, labels
         return TensorBatches(inputs, labels, self.batch_size, shuffle, seed=self.seed, rank=rank, world_size=world)
 
-    def train_dataloader(self) -> TensorBatches:
+    def _serving_device(self) -> torch.device | None:
+        """The accelerator the trainer runs on, when the splits should live there; None keeps them in place."""
+        trainer = self.trainer
+        if not self.on_device or trainer is None:
+            return None
+        device = trainer.strategy.root_device
+        return device if device.type != "cpu" else None
+
+    def train_dataloader(self) -> Iterable:
         return self.loader("train", shuffle=True)
 
-    def val_dataloader(self) -> TensorBatches:
+    def val_dataloader(self) -> Iterable:
         return self.loader("val")
 
-    def test_dataloader(self) -> TensorBatches:
-        return self.loader("test")
-
-    def on_after_batch_transfer(self, batch: tuple[torch.Tensor, torch.Tensor],
-                                dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        trainer = self.trainer
-        if self.augment and trainer is not None and trainer.training:
-            inputs, labels = batch
-            return self.augment(inputs), labels
-        return batch
+    def test_dataloader(self) -> Iterable:
+        """The split `dltrain eval data.split=...` measures (`evaluated_split`), the test split otherwise."""
+        return self.loader(self.evaluated_split)
 
     def state_dict(self) -> dict:
         """Saved into every checkpoint by Lightning: what predict needs to read new inputs the same way."""

@@ -1,0 +1,99 @@
+"""Tiny datasets written in the real on-disk formats: MNIST idx, CIFAR python pickles, folders of PNG/JPEG.
+
+Each class gets a bright square at its own place over noise, so a model can learn them in a few steps.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def class_images(labels: np.ndarray, channels: int, size: int, seed: int = 0) -> np.ndarray:
+    """uint8 (N, channels, size, size): noise, with a square whose position and colour follow the label."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, (len(labels), channels, size, size), dtype=np.uint8)
+    side = size // 4
+    for index, label in enumerate(labels):
+        row, col = divmod(int(label) % 9, 3)
+        top, left = row * size // 3, col * size // 3
+        images[index, int(label) % channels, top : top + side, left : left + side] = 255
+    return images
+
+
+def balanced_labels(count: int, classes: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).permutation(np.arange(count) % classes)
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    """The idx format: magic 0x08 (unsigned bytes) and the number of dimensions, big-endian sizes, data."""
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    content = header + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(content))
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def write_mnist(folder: Path, train: int = 100, test: int = 40, compress: bool = False) -> Path:
+    """train/t10k images and labels idx files in `folder` (28x28, 10 classes)."""
+    for prefix, count, seed in (("train", train, 1), ("t10k", test, 2)):
+        labels = balanced_labels(count, 10, seed)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", class_images(labels, 1, 28, seed)[:, 0], compress)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels, compress)
+    return folder
+
+
+def _pickle(path: Path, content: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        pickle.dump(content, handle, protocol=2)
+
+
+def write_cifar10(root: Path, per_batch: int = 30, test: int = 40) -> Path:
+    """cifar-10-batches-py/ with five data batches, a test batch and batches.meta, as published."""
+    folder = root / "cifar-10-batches-py"
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    _pickle(folder / "batches.meta", {"label_names": names, "num_cases_per_batch": per_batch})
+    for name, count, seed in [*((f"data_batch_{k}", per_batch, k) for k in range(1, 6)), ("test_batch", test, 9)]:
+        labels = balanced_labels(count, 10, seed)
+        _pickle(folder / name, {"batch_label": name, "labels": labels.tolist(),
+                                "data": class_images(labels, 3, 32, seed).reshape(count, -1),
+                                "filenames": [f"{k}.png" for k in range(count)]})
+    return folder
+
+
+def write_cifar100(root: Path, train: int = 120, test: int = 40, classes: int = 4) -> Path:
+    """cifar-100-python/ with train, test and meta; labels use the first `classes` of the 100 fine classes."""
+    folder = root / "cifar-100-python"
+    _pickle(folder / "meta", {"fine_label_names": [f"fine_{k}" for k in range(100)],
+                              "coarse_label_names": [f"coarse_{k}" for k in range(20)]})
+    for name, count, seed in (("train", train, 1), ("test", test, 2)):
+        labels = balanced_labels(count, classes, seed)
+        _pickle(folder / name, {"fine_labels": labels.tolist(), "coarse_labels": (labels % 20).tolist(),
+                                "data": class_images(labels, 3, 32, seed).reshape(count, -1)})
+    return folder
+
+
+def write_image_tree(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox"), per_class: int = 12,
+                     size: int = 40, seed: int = 0) -> Path:
+    """root/<class>/<n>.png|.jpg: colour images of different sizes, PNG and JPEG alternating."""
+    from PIL import Image
+
+    for label, name in enumerate(classes):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        images = class_images(np.full(per_class, label), 3, size, seed + label)
+        for index, pixels in enumerate(images):
+            image = Image.fromarray(pixels.transpose(1, 2, 0))
+            if index % 3 == 1:
+                image = image.resize((size + 8, size))
+            image.save(folder / (f"{index}.png" if index % 2 == 0 else f"{index}.jpg"))
+    return root
