@@ -86,6 +86,19 @@ def check_command_line(config_name: str, overrides: list[str], multirun: bool) -
         _check_variant(config_name, parser.parse_overrides(variant))
 
 
+def force_keys_of_swept_groups(overrides: list[str]) -> list[str]:
+    """`-m data=mnist,cifar10 data.root=x`: Hydra composes a sweep's first config without the swept group
+    choices (hydra#2888), so a key that the default option lacks is refused before any job starts. Every
+    job's config has been checked here already, so such keys are passed as `++key=value` (set or add).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    swept = {o.key_or_group for o in parsed if o.is_sweep_override() and _is_group(o.key_or_group)}
+    return [f"++{o.input_line}" if not (o.is_add() or o.is_force_add() or o.is_delete() or o.is_sweep_override())
+            and o.key_or_group.split(".")[0] in swept else o.input_line for o in parsed]
+
+
 def _variants(parsed: list, multirun: bool) -> list[list[str]]:
     """One override list per sweep value, the other sweeps held at their first value."""
     fixed, sweeps = [], []

@@ -27,9 +27,11 @@ def launch(command: str, args: list[str]) -> int:
     parser = get_args_parser()
     parsed = parser.parse_args(args)
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
-        from dltrain.config_check import check_command_line
+        from dltrain.config_check import check_command_line, force_keys_of_swept_groups
 
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)
+        if parsed.multirun:
+            parsed.overrides = force_keys_of_swept_groups(parsed.overrides)
     if debugging():
         os.environ["HYDRA_FULL_ERROR"] = "1"
     module = importlib.import_module(f"dltrain.commands.{command}")

@@ -45,3 +45,13 @@ def test_options_from_a_users_search_path(tmp_path):
     check_command_line("train", [search, "model=mynet", "model.hidden_sizes=[4]"], multirun=False)
     with pytest.raises(UserError, match="unknown model 'mynett'"):
         check_command_line("train", [search, "model=mynett"], multirun=False)
+
+
+def test_keys_of_swept_groups_are_set_or_added_so_hydra_can_compose_the_sweep():
+    from dltrain.config_check import force_keys_of_swept_groups
+
+    overrides = ["data=mnist,cifar10", "data.root=files", "+data.extra=1", "model=resnet", "model.depth=18",
+                 "optimizer.lr=0.1"]
+    assert force_keys_of_swept_groups(overrides) == [
+        "data=mnist,cifar10", "++data.root=files", "+data.extra=1", "model=resnet", "model.depth=18",
+        "optimizer.lr=0.1"]
