@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.fabricate import write_cifar10, write_cifar100, write_idx, write_image_tree, write_mnist
 
 from dltrain.data.cifar import CIFAR10DataModule, CIFAR100DataModule
 from dltrain.data.image_folder import ImageFolderDataModule
 from dltrain.data.mnist import FashionMNISTDataModule, MNISTDataModule
 from dltrain.errors import UserError
+from tests.fabricate import write_cifar10, write_cifar100, write_idx, write_image_tree, write_mnist
 
 
 def test_mnist_reads_torchvision_layout_and_holds_out_val(tmp_path: Path):

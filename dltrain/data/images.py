@@ -30,7 +30,7 @@ class ImageBatchPipeline:
         for name, values in (("mean", self.mean), ("std", self.std)):
             if values is not None and len(values) not in (1, channels):
                 raise UserError(f"data.normalize.{name} has {len(values)} values but the images have "
-                                f"{channels} channel(s)", f"give one value per channel, or null to not normalize")
+                                f"{channels} channel(s)", "give one value per channel, or null to not normalize")
 
     def __call__(self, images: torch.Tensor, training: bool) -> torch.Tensor:
         images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
