@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dltrain.config_check import _check_type, check_command_line
+from dltrain.configs import group_options
 from dltrain.errors import UserError
 
 
@@ -55,3 +56,8 @@ def test_keys_of_swept_groups_are_set_or_added_so_hydra_can_compose_the_sweep():
     assert force_keys_of_swept_groups(overrides) == [
         "data=mnist,cifar10", "++data.root=files", "+data.extra=1", "model=resnet", "model.depth=18",
         "optimizer.lr=0.1"]
+
+
+@pytest.mark.parametrize("name", group_options("experiment"))
+def test_every_recipe_composes_and_passes_the_checks(name: str):
+    check_command_line("train", [f"experiment={name}", "++data.root=/data"], multirun=False)

@@ -170,3 +170,10 @@ def test_normalize_must_match_the_channels(tmp_path: Path):
     data = MNISTDataModule(root=str(tmp_path), normalize={"mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2]})
     with pytest.raises(UserError, match="normalize.mean has 3 values but the images have 1 channel"):
         data.setup()
+
+
+def test_image_folder_needs_an_image_size_and_valid_channels(tmp_path: Path):
+    with pytest.raises(UserError, match="data.image_size must be set"):
+        ImageFolderDataModule(root=str(tmp_path), image_size=None)
+    with pytest.raises(UserError, match="data.channels=2 is invalid"):
+        ImageFolderDataModule(root=str(tmp_path), channels=2)

@@ -39,6 +39,9 @@ class ImageFolderDataModule(ImageDataModule):
                  persistent_workers: bool = True, **options) -> None:
         if channels not in (1, 3):
             raise UserError(f"data.channels={channels} is invalid", "pass 1 (grayscale) or 3 (RGB)")
+        if not image_size:
+            raise UserError("data.image_size must be set for an image folder: its images differ in size",
+                            "pass e.g. data.image_size=224")
         super().__init__(image_size=image_size, **options)
         self.root = Path(root).expanduser()
         self.size, self.channels = image_size, channels

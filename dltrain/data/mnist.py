@@ -22,6 +22,7 @@ class MNISTDataModule(PublishedImageDataModule):
     folders = ("MNIST/raw", "raw")
     files = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    files_note = " (plain or .gz)"
     url = "https://ossci-datasets.s3.amazonaws.com/mnist/"
     names = [str(digit) for digit in range(10)]
 

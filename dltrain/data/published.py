@@ -21,6 +21,7 @@ class PublishedImageDataModule(ImageDataModule):
     torchvision_name = ""
     folders: Sequence[str] = ()
     files: Sequence[str] = ()
+    files_note = ""
     url = ""
 
     def __init__(self, root: str, download: bool = False, **options) -> None:
@@ -71,7 +72,7 @@ class PublishedImageDataModule(ImageDataModule):
     def _missing(self) -> str:
         looked = ", ".join(str(folder) for folder in self.candidates())
         return (f"no {self.title} files under data.root={self.root} (looked in {looked}); expected "
-                f"{', '.join(self.files)}")
+                f"{', '.join(self.files)}{self.files_note}")
 
 
 def _present(path: Path) -> bool:
