@@ -32,9 +32,8 @@ class CIFAR10DataModule(PublishedImageDataModule):
     def read(self, folder: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         self.class_names = [str(name) for name in read_batch(folder / self.meta_file)[self.names_key]]
         batches = [read_batch(folder / name) for name in self.train_files]
-        splits = {"train": self._tensors(batches, folder), "test": self._tensors([read_batch(
-            folder / self.test_file)], folder)}
-        return splits
+        test = [read_batch(folder / self.test_file)]
+        return {"train": self._tensors(batches, folder), "test": self._tensors(test, folder)}
 
     def _tensors(self, batches: list[dict], folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
         try:

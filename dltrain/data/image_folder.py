@@ -113,7 +113,7 @@ class ImageFolderDataModule(ImageDataModule):
 
     def _decode_all(self, paths: list[Path], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with ThreadPoolExecutor() as pool:
-            images = list(pool.map(lambda path: self._read(path), paths))
+            images = list(pool.map(self._read, paths))
         keep = [index for index, image in enumerate(images) if image is not None]
         if not keep:
             return torch.empty(0, self.channels, self.size, self.size, dtype=torch.uint8), labels[:0]

@@ -40,8 +40,6 @@ class PublishedImageDataModule(ImageDataModule):
                                              f"them there from {self.url}")
         splits = self.read(folder)
         images, labels = splits["train"]
-        if not 0 < self.val_fraction < 1:
-            raise UserError(f"data.val_fraction={self.val_fraction} is invalid", "pass e.g. data.val_fraction=0.1")
         train, val = self.hold_out(labels, self.val_fraction)
         return {"train": (images[train], labels[train]), "val": (images[val], labels[val]), "test": splits["test"]}
 
