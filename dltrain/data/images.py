@@ -41,8 +41,8 @@ class ImageBatchPipeline:
             for transform in self.augment:
                 images = transform(images)
         if self.mean is not None:
-            mean = torch.tensor(self.mean, device=images.device)[None, :, None, None]
-            std = torch.tensor(self.std, device=images.device)[None, :, None, None]
+            mean, std = (torch.tensor(values, device=images.device)[None, :, None, None]
+                         for values in (self.mean, self.std))
             images = (images - mean) / std
         return images
 
