@@ -44,7 +44,7 @@ class ImageFolderDataModule(ImageDataModule):
                             "pass e.g. data.image_size=224")
         super().__init__(image_size=image_size, **options)
         self.root = Path(root).expanduser()
-        self.size, self.channels = image_size, channels
+        self.channels = channels
         self.skip_corrupt, self.max_memory_gb = skip_corrupt, max_memory_gb
         self.num_workers, self.pin_memory, self.persistent_workers = num_workers, pin_memory, persistent_workers
         self.skipped: list[Path] = []
@@ -53,7 +53,7 @@ class ImageFolderDataModule(ImageDataModule):
     def load_splits(self) -> dict[str, tuple]:
         files = self._files_by_split()
         count = sum(len(paths) for paths, _ in files.values())
-        self.in_memory = count * self.channels * self.size**2 <= self.max_memory_gb * 2**30
+        self.in_memory = count * self.channels * self.pipeline.image_size**2 <= self.max_memory_gb * 2**30
         if self.in_memory:
             splits = {split: self._decode_all(paths, labels) for split, (paths, labels) in files.items()}
         else:
@@ -116,7 +116,8 @@ class ImageFolderDataModule(ImageDataModule):
             images = list(pool.map(self._read, paths))
         keep = [index for index, image in enumerate(images) if image is not None]
         if not keep:
-            return torch.empty(0, self.channels, self.size, self.size, dtype=torch.uint8), labels[:0]
+            size = self.pipeline.image_size
+            return torch.empty(0, self.channels, size, size, dtype=torch.uint8), labels[:0]
         return torch.stack([images[index] for index in keep]), labels[keep]
 
     def _verify_all(self, paths: list[Path], labels: torch.Tensor) -> tuple[list[Path], torch.Tensor]:
@@ -132,7 +133,7 @@ class ImageFolderDataModule(ImageDataModule):
 
     def _read(self, path: Path) -> torch.Tensor | None:
         try:
-            return decode_image(path, self.size, self.channels)
+            return decode_image(path, self.pipeline.image_size, self.channels)
         except UNREADABLE as error:
             self._unreadable(path, error)
             return None
@@ -145,9 +146,10 @@ class ImageFolderDataModule(ImageDataModule):
 
     @property
     def spec(self) -> dict:
+        """From the config, not the tensors: streamed sets have no tensors to look at."""
         self.setup()
-        return {"in_channels": self.channels, "input_size": [self.size, self.size],
-                "num_classes": len(self.class_names)}
+        size = self.pipeline.image_size
+        return {"in_channels": self.channels, "input_size": [size, size], "num_classes": len(self.class_names)}
 
     def loader(self, split: str, shuffle: bool = False) -> Iterable:
         if self.in_memory:
@@ -155,8 +157,9 @@ class ImageFolderDataModule(ImageDataModule):
         self.split_size(split)
         paths, labels = self.splits[split]
         return torch.utils.data.DataLoader(
-            FileImages(paths, labels, self.size, self.channels), batch_size=self.batch_size, shuffle=shuffle,
-            num_workers=self.num_workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
+            FileImages(paths, labels, self.pipeline.image_size, self.channels), batch_size=self.batch_size,
+            shuffle=shuffle, num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             generator=torch.Generator().manual_seed(self.seed))
 
