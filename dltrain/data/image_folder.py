@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 
 from dltrain.data.images import ImageDataModule
-from dltrain.data.in_memory import SPLITS
 from dltrain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class ImageFolderDataModule(ImageDataModule):
             for split in ("val", "test"):
                 if (self.root / split).is_dir():
                     given[split] = self._flatten(_scan(self.root / split), self.root / split)
-        return self._hold_out_missing(given)
+        return self.hold_out_missing(given)
 
     def _flatten(self, by_class: dict[str, list[Path]], where: Path | None = None) -> tuple[list[Path], torch.Tensor]:
         unknown = sorted(set(by_class) - set(self.class_names))
@@ -89,27 +88,6 @@ class ImageFolderDataModule(ImageDataModule):
                             f"every class folder needs train images too; train classes: {', '.join(self.class_names)}")
         pairs = [(path, index) for index, name in enumerate(self.class_names) for path in by_class.get(name, [])]
         return [path for path, _ in pairs], torch.tensor([label for _, label in pairs], dtype=torch.int64)
-
-    def _hold_out_missing(self, given: dict) -> dict[str, tuple[list[Path], torch.Tensor]]:
-        """Splits without their own folder are held out of train: `val_fraction`/`test_fraction` of each class."""
-        missing = [split for split in ("val", "test") if split not in given]
-        fractions = {"val": self.val_fraction, "test": self.test_fraction}
-        total = sum(fractions[split] for split in missing)
-        if missing and total >= 1:
-            raise UserError(f"data.val_fraction + data.test_fraction = {total:g} leaves no training images",
-                            "keep their sum below 1, e.g. data.val_fraction=0.1 data.test_fraction=0.2")
-        result = dict(given)
-        if missing:
-            paths, labels = given["train"]
-            kept, held = self.hold_out(labels, total)
-            result["train"] = [paths[i] for i in kept], labels[kept]
-            parts = [held]
-            if len(missing) == 2:
-                val, test = self.hold_out(labels[held], fractions["test"] / total)
-                parts = [held[val], held[test]]
-            for split, part in zip(missing, parts, strict=True):
-                result[split] = [paths[i] for i in part], labels[part]
-        return {split: result[split] for split in SPLITS}
 
     def _decode_all(self, paths: list[Path], labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with ThreadPoolExecutor() as pool:

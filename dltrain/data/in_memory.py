@@ -10,6 +10,7 @@ import torch
 from dltrain.errors import UserError
 
 SPLITS = ("train", "val", "test")
+Items = torch.Tensor | list
 
 
 class TensorBatches:
@@ -71,14 +72,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Inputs and labels of train, val and test; sets `class_names`."""
         inputs, labels, self.class_names = self.load()
-        held_out = self.val_fraction + self.test_fraction
-        if held_out >= 1:
-            raise UserError(f"data.val_fraction + data.test_fraction = {held_out:g} leaves no training data",
-                            "keep their sum below 1, e.g. data.val_fraction=0.1 data.test_fraction=0.2")
-        train, rest = self.hold_out(labels, held_out)
-        val, test = self.hold_out(labels[rest], self.test_fraction / held_out)
-        return {"train": (inputs[train], labels[train]), "val": (inputs[rest[val]], labels[rest[val]]),
-                "test": (inputs[rest[test]], labels[rest[test]])}
+        return self.hold_out_missing({"train": (inputs, labels)})
 
     def hold_out(self, labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Indices of the kept and the held-out examples, `fraction` of each class held out."""
@@ -92,6 +86,28 @@ class InMemoryDataModule(pl.LightningDataModule):
                             f"stratified: {error}", "use more examples per class or other "
                             "data.val_fraction/data.test_fraction") from None
         return torch.as_tensor(kept), torch.as_tensor(held)
+
+    def hold_out_missing(self, given: dict[str, tuple[Items, torch.Tensor]]) -> dict[str, tuple[Items, torch.Tensor]]:
+        """Every split from `given` (split -> (items, labels); items a tensor or a list): those absent are
+        held out of train, `val_fraction`/`test_fraction` of each class."""
+        missing = [split for split in ("val", "test") if split not in given]
+        fractions = {"val": self.val_fraction, "test": self.test_fraction}
+        total = sum(fractions[split] for split in missing)
+        if missing and total >= 1:
+            raise UserError(f"data.val_fraction + data.test_fraction = {total:g} leaves no training data",
+                            "keep their sum below 1, e.g. data.val_fraction=0.1 data.test_fraction=0.2")
+        result = dict(given)
+        if missing:
+            items, labels = given["train"]
+            kept, held = self.hold_out(labels, total)
+            result["train"] = _take(items, kept), labels[kept]
+            parts = [held]
+            if len(missing) == 2:
+                val, test = self.hold_out(labels[held], fractions["test"] / total)
+                parts = [held[val], held[test]]
+            for split, part in zip(missing, parts, strict=True):
+                result[split] = _take(items, part), labels[part]
+        return {split: result[split] for split in SPLITS}
 
     def fit_transform(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Learn preprocessing from splits['train'] and apply it to every split, in place."""
@@ -149,3 +165,7 @@ class InMemoryDataModule(pl.LightningDataModule):
     def state_dict(self) -> dict:
         """Saved into every checkpoint by Lightning: what predict needs to read new inputs the same way."""
         return {"class_names": list(self.class_names)}
+
+
+def _take(items: Items, index: torch.Tensor) -> Items:
+    return items[index] if isinstance(items, torch.Tensor) else [items[i] for i in index]
