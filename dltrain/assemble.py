@@ -26,14 +26,40 @@ def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra
                         f"check the {what} settings with `dltrain train --cfg job` and `dltrain ls {what}`") from None
 
 
-def build_data(data_config: dict[str, Any]):
+def build_data(data_config: dict[str, Any], checkpoint: dict[str, Any] | None = None):
+    """The data module, set up. Given a trained run's checkpoint, it first takes back the state it saved there
+    (a text vocabulary, the class order), so that inputs are encoded as the model learned them."""
     data = instantiate(data_config, "data")
+    saved = (checkpoint or {}).get(type(data).__qualname__)
+    if saved:
+        data.load_state_dict(saved)
     data.setup("fit")
     return data
 
 
 def build_model(model_config: dict[str, Any], spec: dict[str, Any]):
+    _check_model_reads(model_config.get("_target_"), spec)
     return instantiate(model_config, "model", **spec)
+
+
+def _check_model_reads(target: str | None, spec: dict[str, Any]) -> None:
+    """A model must take every size the data reports: token ids (`vocab_size`) need an embedding, and a model
+    without that argument would otherwise fail with a bare TypeError."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    try:
+        parameters = inspect.signature(get_class(target)).parameters
+    except Exception:  # an unknown target: instantiate reports it
+        return
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    for key, value in spec.items():
+        if key not in parameters:
+            raise UserError(f"model {target.rsplit('.', 1)[-1]} cannot read this data: it takes no '{key}' "
+                            f"(the data gives {key}={value})",
+                            "choose a model made for it: token ids (text) need model=rnn, model=lstm or model=gru")
 
 
 def build_task(config: dict[str, Any], model, spec: dict[str, Any]):

@@ -97,3 +97,41 @@ def write_image_tree(root: Path, classes: tuple[str, ...] = ("cat", "dog", "fox"
                 image = image.resize((size + 8, size))
             image.save(folder / (f"{index}.png" if index % 2 == 0 else f"{index}.jpg"))
     return root
+
+
+TOPICS = {"sport": "goal match team coach player score league season referee stadium".split(),
+          "politics": "vote election minister party law senate campaign policy debate parliament".split(),
+          "science": "atom cell experiment theory energy physics molecule laboratory data research".split()}
+FILLER = "the a of and to in is it that was for on with as this at by from".split()
+
+
+def topic_texts(count: int, seed: int = 0, topic_share: float = 0.25) -> list[tuple[str, str]]:
+    """(text, topic) pairs: 5 to 40 words, about `topic_share` of them from the topic's own words, the
+    rest common filler. Separable, but only by reading the words, and of varied length."""
+    import random
+
+    rng = random.Random(seed)
+    names = list(TOPICS)
+    rows = []
+    for index in range(count):
+        topic = names[index % len(names)]
+        words = [rng.choice(TOPICS[topic]) if rng.random() < topic_share else rng.choice(FILLER)
+                 for _ in range(rng.randint(5, 40))]
+        rows.append((" ".join(words).capitalize() + ".", topic))
+    return rows
+
+
+def write_texts(path: Path, rows: list[tuple[str, str]], text_column: str = "text",
+                label_column: str = "label") -> Path:
+    """rows as CSV, TSV or JSON Lines, by the file's suffix."""
+    import csv
+    import json
+
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps({text_column: text, label_column: label}) + "\n" for text, label in rows))
+        return path
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t" if path.suffix == ".tsv" else ",")
+        writer.writerow([text_column, label_column])
+        writer.writerows(rows)
+    return path

@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> None:
     data_config = requested if chose_other_data else OmegaConf.to_container(
         OmegaConf.merge(trained["data"], requested))
     pl.seed_everything(trained["seed"], verbose=False)
-    data = build_data(data_config)
+    data = build_data(data_config, checkpoint)
     if data.spec != metadata["spec"]:
         raise UserError(f"the data gives {data.spec} but {path} was trained on {metadata['spec']}",
                         "evaluate on data with the same channels, input size and number of classes")

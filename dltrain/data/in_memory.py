@@ -142,7 +142,13 @@ class InMemoryDataModule(pl.LightningDataModule):
         if device is not None and inputs.device != device:
             inputs, labels = inputs.to(device), labels.to(device)
             self.splits[split] = inputs, labels
-        return TensorBatches(inputs, labels, self.batch_size, shuffle, seed=self.seed, rank=rank, world_size=world)
+        return self.batches(inputs, labels, shuffle, rank, world)
+
+    def batches(self, inputs: torch.Tensor, labels: torch.Tensor, shuffle: bool, rank: int,
+                world_size: int) -> Iterable:
+        """How a split is cut into batches; sources whose examples differ in length batch them by length."""
+        return TensorBatches(inputs, labels, self.batch_size, shuffle, seed=self.seed, rank=rank,
+                             world_size=world_size)
 
     def _serving_device(self) -> torch.device | None:
         """The accelerator the trainer runs on, when the splits should live there; None keeps them in place."""

@@ -42,7 +42,7 @@ class TabularDataModule(InMemoryDataModule):
         label_position = header.index(self.label_column)
         values = [[self._number(row, p, header[p], line) for p in positions] for line, row in rows]
         raw_labels = [row[label_position].strip() for _, row in rows]
-        class_names = sorted(set(raw_labels), key=_label_order)
+        class_names = sorted(set(raw_labels), key=label_order)
         if len(class_names) < 2:
             raise UserError(f"column '{self.label_column}' of {self.path} holds a single class",
                             "a classifier needs at least two label values")
@@ -86,7 +86,7 @@ class TabularDataModule(InMemoryDataModule):
                 "mean": self.mean, "std": self.std}
 
 
-def _label_order(label: str) -> tuple:
+def label_order(label: str) -> tuple:
     """Numeric labels sort as numbers (2 before 10), other labels alphabetically."""
     try:
         return (0, float(label), label)
