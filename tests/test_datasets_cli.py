@@ -12,7 +12,7 @@ import torch
 from tests.fabricate import write_cifar10, write_cifar100, write_image_tree, write_mnist
 from tests.test_user_errors import _assert_user_error
 
-MODELS = "lenet,mlp,resnet,vgg,alexnet,googlenet"
+MODELS = "lenet,mlp,resnet,vgg,alexnet,googlenet,rnn,lstm,gru"
 
 
 def _swept_metrics(sweep: Path) -> list[dict]:

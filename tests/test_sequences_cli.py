@@ -1,0 +1,57 @@
+"""Through the CLI: recurrent models learn digits read row by row and texts from a file; eval re-encodes
+texts with the vocabulary saved in the checkpoint; a model that cannot read token ids is a one-line error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import only_run_dir
+from tests.fabricate import topic_texts, write_texts
+from tests.test_user_errors import _assert_user_error
+
+
+def _metrics(run_dir: Path) -> dict[str, float]:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_every_recurrent_model_trains_on_a_text_file(dltrain, tmp_path: Path):
+    write_texts(tmp_path / "reviews.tsv", topic_texts(120), "review", "topic")
+    result = dltrain("train", "-m", "model=rnn,lstm,gru", "data=text", "data.path=reviews.tsv",
+                     "data.text_column=review", "data.label_column=topic", "model.bidirectional=true",
+                     "model.num_layers=2", "model.dropout=0.1", "debug=smoke", "hydra.sweep.dir=sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all((tmp_path / "sweep" / str(job) / "metrics.json").is_file() for job in range(3))
+
+
+@pytest.mark.slow
+def test_gru_learns_topics_and_eval_reuses_the_saved_vocabulary(dltrain, tmp_path: Path):
+    write_texts(tmp_path / "train.jsonl", topic_texts(450))
+    write_texts(tmp_path / "test.csv", topic_texts(90, seed=1))
+    result = dltrain("train", "model=gru", "data=text", "data.train_path=train.jsonl", "data.test_path=test.csv",
+                     "trainer.max_epochs=8", "callbacks=minimal")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = only_run_dir(tmp_path)
+    assert _metrics(run_dir)["test/acc"] >= 0.9  # chance: 1/3
+    # The train file changes after training; eval must still encode the test texts with the saved vocabulary.
+    write_texts(tmp_path / "train.jsonl", [("entirely new words here", "sport"), ("more novel words", "science"),
+                                           ("other fresh words", "politics")] * 20)
+    result = dltrain("eval", f"run={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((run_dir / "eval.json").read_text()) == _metrics(run_dir)
+
+
+@pytest.mark.slow
+def test_lstm_reads_digits_row_by_row(dltrain, tmp_path: Path):
+    result = dltrain("train", "model=lstm", "data=digits_rows", "callbacks=minimal", "trainer.max_epochs=20")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _metrics(only_run_dir(tmp_path))["test/acc"] >= 0.95
+
+
+def test_a_model_without_an_embedding_refuses_text(dltrain, tmp_path: Path):
+    write_texts(tmp_path / "texts.csv", topic_texts(30))
+    result = dltrain("train", "model=mlp", "data=text", "data.path=texts.csv")
+    _assert_user_error(result, "model MLP cannot read this data: it takes no 'vocab_size'", "model=lstm")
+    assert not (tmp_path / "runs").exists()
