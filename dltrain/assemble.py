@@ -45,27 +45,33 @@ def build_model(model_config: dict[str, Any], spec: dict[str, Any]):
 def _check_model_reads(target: str | None, spec: dict[str, Any]) -> None:
     """A model must take every size the data reports: token ids (`vocab_size`) need an embedding, and a model
     without that argument would otherwise fail with a bare TypeError."""
+    for key, value in spec.items():
+        if not _takes(target, key):
+            raise UserError(f"model {target.rsplit('.', 1)[-1]} cannot read this data: it takes no '{key}' "
+                            f"(the data gives {key}={value})",
+                            "choose a model made for it: token ids (text) need model=rnn, model=lstm or model=gru")
+
+
+def _takes(target: str | None, argument: str) -> bool:
+    """Whether the class `target` accepts `argument`; True when it cannot be told (instantiate reports those)."""
     import inspect
 
     from hydra.utils import get_class
 
     try:
         parameters = inspect.signature(get_class(target)).parameters
-    except Exception:  # an unknown target: instantiate reports it
-        return
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
-        return
-    for key, value in spec.items():
-        if key not in parameters:
-            raise UserError(f"model {target.rsplit('.', 1)[-1]} cannot read this data: it takes no '{key}' "
-                            f"(the data gives {key}={value})",
-                            "choose a model made for it: token ids (text) need model=rnn, model=lstm or model=gru")
+    except Exception:
+        return True
+    return argument in parameters or any(parameter.kind is inspect.Parameter.VAR_KEYWORD
+                                         for parameter in parameters.values())
 
 
-def build_task(config: dict[str, Any], model, spec: dict[str, Any]):
+def build_task(config: dict[str, Any], model, spec: dict[str, Any], class_names: list[str]):
+    """The LightningModule; tasks that decode to symbols (CTC) also get the class names, their alphabet."""
+    names = {"class_names": list(class_names)} if _takes(config["task"].get("_target_"), "class_names") else {}
     return instantiate(config["task"], "task", recursive=False, model=model, num_classes=spec["num_classes"],
                        optimizer=config["optimizer"], scheduler=config.get("scheduler"),
-                       regularization=config.get("regularization"))
+                       regularization=config.get("regularization"), **names)
 
 
 def build_trainer(trainer_config: dict[str, Any], **wiring: Any):

@@ -135,3 +135,65 @@ def write_texts(path: Path, rows: list[tuple[str, str]], text_column: str = "tex
         writer.writerow([text_column, label_column])
         writer.writerows(rows)
     return path
+
+
+def write_wav(path: Path, samples: np.ndarray, sample_rate: int, width: int = 2, channels: int = 1) -> Path:
+    """PCM WAV of `width` bytes per sample (1, 2, 3 or 4); samples in [-1, 1], copied to every channel."""
+    import wave
+
+    scale = 2 ** (8 * width - 1) - 1
+    values = np.round(np.clip(samples, -1.0, 1.0) * scale).astype(np.int64)
+    values = np.repeat(values[:, None], channels, axis=1).reshape(-1)
+    if width == 1:
+        data = (values + 128).astype(np.uint8).tobytes()
+    else:
+        data = b"".join(int(value).to_bytes(width, "little", signed=True) for value in values) if width == 3 \
+            else values.astype(f"<i{width}").tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(channels)
+        handle.setsampwidth(width)
+        handle.setframerate(sample_rate)
+        handle.writeframes(data)
+    return path
+
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-us+f2", "en-gb+f4", "en-us+m3", "en-gb-x-gbclan")
+
+
+def espeak(path: Path, text: str, voice: str, speed: int, pitch: int) -> Path:
+    """`text` spoken by Debian's espeak-ng into a 22,050 Hz 16-bit WAV file."""
+    import subprocess
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
+                   check=True, capture_output=True)
+    return path
+
+
+def spoken_words(root: Path, words: tuple[str, ...] = DIGIT_WORDS, speeds: tuple[int, ...] = (130, 175),
+                 pitches: tuple[int, ...] = (35, 65)) -> Path:
+    """root/<word>/<voice>_<speed>_<pitch>.wav for every voice, speed and pitch: the Speech Commands layout."""
+    for word in words:
+        for voice in VOICES:
+            for speed in speeds:
+                for pitch in pitches:
+                    espeak(root / word / f"{voice}_{speed}_{pitch}.wav", word, voice, speed, pitch)
+    return root
+
+
+def spoken_digit_strings(root: Path, count: int = 240, seed: int = 0) -> Path:
+    """root/<n>.wav: 2 to 4 random digits spoken by varied voices, speeds and pitches, and root/transcripts.csv
+    (file,text) with the digits written as `3 1 4`."""
+    import random
+
+    rng = random.Random(seed)
+    rows = ["file,text"]
+    for index in range(count):
+        digits = [rng.randrange(10) for _ in range(rng.randint(2, 4))]
+        espeak(root / f"{index}.wav", " ".join(DIGIT_WORDS[d] for d in digits), rng.choice(VOICES),
+               rng.randint(140, 200), rng.randint(30, 70))
+        rows.append(f"{index}.wav,{' '.join(map(str, digits))}")
+    (root / "transcripts.csv").write_text("\n".join(rows) + "\n")
+    return root

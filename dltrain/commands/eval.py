@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> None:
                         "evaluate on data with the same channels, input size and number of classes")
 
     model = build_model(trained["model"], metadata["spec"])
-    task = build_task(trained, model, metadata["spec"])
+    task = build_task(trained, model, metadata["spec"], metadata["class_names"])
     task.load_state_dict(checkpoint["state_dict"])
     task.eval_stage = split
     # Whatever the run trained on, evaluate on what this machine has, at the run's precision.

@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> None:
     data = build_data(config["data"])
     spec = data.spec
     model = build_model(config["model"], spec)
-    task = build_task(config, model, spec)
+    task = build_task(config, model, spec, data.class_names)
 
     callbacks = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
     callbacks += [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]

@@ -1,0 +1,58 @@
+"""Speech through the CLI, on clips spoken by Debian's espeak-ng (installed by .ci/run; never downloaded):
+keyword spotting on a held-out voice, every recurrent model on audio, and CTC speech to text."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.fabricate import VOICES, spoken_digit_strings, spoken_words
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                reason="espeak-ng is not installed (apt-get install espeak-ng): no speech to train on")
+
+
+@pytest.fixture(scope="module")
+def spoken_digits(tmp_path_factory) -> Path:
+    """The ten digit words by 8 voices at 2 speeds and 2 pitches; one voice is the test set, one validation."""
+    root = spoken_words(tmp_path_factory.mktemp("speech") / "words")
+    for name, voice in (("testing_list.txt", VOICES[-1]), ("validation_list.txt", VOICES[-2])):
+        clips = sorted(f"{path.parent.name}/{path.name}" for path in root.glob(f"*/{voice}_*.wav"))
+        (root / name).write_text("\n".join(clips) + "\n")
+    return root
+
+
+def _metrics(run_dir: Path) -> dict[str, float]:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_every_recurrent_model_trains_on_audio(dltrain, tmp_path: Path, spoken_digits: Path):
+    result = dltrain("train", "-m", "model=rnn,lstm,gru", "data=audio_folder", f"data.root={spoken_digits}",
+                     "debug=smoke", "hydra.sweep.dir=sweep")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all((tmp_path / "sweep" / str(job) / "metrics.json").is_file() for job in range(3))
+
+
+@pytest.mark.slow
+def test_keyword_spotting_recognises_a_voice_it_never_heard(dltrain, tmp_path: Path, spoken_digits: Path):
+    result = dltrain("train", "model=lstm", "model.pooling=max", "data=audio_folder", f"data.root={spoken_digits}",
+                     "data.batch_size=32", "trainer.max_epochs=15", "callbacks=minimal", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _metrics(tmp_path / "run")["test/acc"] >= 0.5  # 40 clips of an unheard voice; chance: 0.1
+
+
+@pytest.mark.slow
+def test_ctc_transcribes_spoken_digit_strings(dltrain, tmp_path: Path):
+    spoken_digit_strings(tmp_path / "strings", count=400)
+    result = dltrain("train", "experiment=spoken_digits_ctc", "data.root=strings", "trainer.max_epochs=8",
+                     "hydra.run.dir=run", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = _metrics(tmp_path / "run")
+    assert set(metrics) == {"test/loss", "test/cer", "test/wer"}
+    assert metrics["test/cer"] < 0.5
+    result = dltrain("eval", "run=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "eval.json").read_text()) == metrics
