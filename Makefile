@@ -20,11 +20,14 @@ train: $(INSTALLED)  ## the default run: LeNet-5 on digits; pass more overrides 
 smoke: $(INSTALLED)  ## one batch of train/val/test, seconds
 	$(BIN)/dltrain train debug=smoke $(ARGS)
 
+# Two test processes (one per core of the CI machine); a module's tests stay together to share its fixtures.
+PYTEST := $(BIN)/python -m pytest -q -n 2 --dist loadscope
+
 test: $(INSTALLED)  ## the whole suite, learning tests included
-	$(BIN)/python -m pytest -m "slow or not slow" -q
+	$(PYTEST) -m "slow or not slow"
 
 test-fast: $(INSTALLED)  ## unit and CLI tests only
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check dltrain tests benchmarks

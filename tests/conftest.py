@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two test processes share the machine's cores: one thread each (and in every dltrain they start) keeps
+    # them from fighting over the same cores.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 def run_dltrain(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != "DLTRAIN_DEBUG"}
