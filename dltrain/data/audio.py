@@ -88,7 +88,3 @@ class AudioDataModule(InMemoryDataModule):
     def state_dict(self) -> dict:
         return {**super().state_dict(), "sample_rate": self.sample_rate, "duration": self.duration,
                 "mean": self.mean, "std": self.std}
-
-
-def wav_files(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.iterdir() if path.suffix.lower() == ".wav" and path.is_file())

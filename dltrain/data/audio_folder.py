@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from dltrain.data.audio import AudioDataModule, wav_files
+from dltrain.data.audio import AudioDataModule
 from dltrain.errors import UserError
 
 LAYOUT = "root/<label>/<clip>.wav (optional root/validation_list.txt and root/testing_list.txt)"
@@ -52,3 +52,7 @@ class AudioFolderDataModule(AudioDataModule):
     def _labelled(self, paths: list[Path]) -> tuple[list[Path], torch.Tensor]:
         ids = {name: index for index, name in enumerate(self.class_names)}
         return paths, torch.tensor([ids[path.parent.name] for path in paths], dtype=torch.int64)
+
+
+def wav_files(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() == ".wav" and path.is_file())

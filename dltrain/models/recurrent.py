@@ -56,13 +56,11 @@ class RecurrentNet(nn.Module):
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        tokens = isinstance(self.front, nn.Embedding)
-        if tokens:
+        lengths = None
+        if isinstance(self.front, nn.Embedding):
             lengths = (inputs != PAD_ID).sum(dim=1).clamp_min(1)
-        else:
-            if inputs.dim() == 4:
-                inputs = inputs.permute(0, 2, 1, 3).flatten(2)
-            lengths = None
+        elif inputs.dim() == 4:
+            inputs = inputs.permute(0, 2, 1, 3).flatten(2)
         steps = self.front(inputs)
         total = steps.shape[1]
         if lengths is not None:
