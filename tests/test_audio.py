@@ -98,6 +98,8 @@ def test_audio_folder_errors_name_the_problem(tmp_path: Path):
         AudioFolderDataModule(str(root)).setup()
     with pytest.raises(UserError, match="no such directory"):
         AudioFolderDataModule(str(tmp_path / "nowhere")).setup()
+    with pytest.raises(UserError, match="data.spec_augment=.* is invalid"):
+        AudioFolderDataModule(str(root), spec_augment={"time_mask": 2})
     (root / "testing_list.txt").unlink()
     (root / "mid" / "mid_3.wav").write_bytes(b"not a wav at all")
     with pytest.raises(UserError, match="mid_3.wav as a PCM WAV file"):

@@ -40,7 +40,12 @@ class AudioDataModule(InMemoryDataModule):
             self.spectrogram = LogMelSpectrogram(sample_rate, **(features or {}))
         except (TypeError, ValueError) as error:
             raise UserError(f"data.features: {error}", "set n_mels, window_ms and hop_ms to positive numbers") from None
-        self.masking = {"time_masks": 0, "time_width": 0, "freq_masks": 0, "freq_width": 0, **(spec_augment or {})}
+        self.masking = {"time_masks": 0, "time_width": 0, "freq_masks": 0, "freq_width": 0}
+        unknown = sorted(set(spec_augment or {}) - set(self.masking))
+        if unknown or any(value < 0 for value in (spec_augment or {}).values()):
+            raise UserError(f"data.spec_augment={spec_augment} is invalid",
+                            f"set {', '.join(self.masking)} to whole numbers >= 0, or data.spec_augment=null")
+        self.masking.update(spec_augment or {})
         self.mean = self.std = None
 
     @property
