@@ -18,7 +18,7 @@ def find_checkpoint(run: str | None, ckpt: str | None) -> Path:
     """`run=DIR` means DIR/checkpoints/best.ckpt; `ckpt=FILE` is taken as given."""
     if bool(run) == bool(ckpt):
         raise UserError("give exactly one of run=DIR or ckpt=FILE",
-                        "e.g. dltrain eval run=runs/2026-11-24/10-00-00")
+                        "e.g. run=runs/2026-11-24/10-00-00 (a folder made by dltrain train)")
     if ckpt:
         path = Path(ckpt).expanduser()
         if not path.is_file():

@@ -13,6 +13,7 @@ from dltrain.errors import UserError, debugging, report, suggestion
 COMMANDS = {
     "train": "train a model: dltrain train model=mlp optimizer.lr=0.01 trainer.max_epochs=20",
     "eval": "evaluate a run's best checkpoint: dltrain eval run=runs/2026-11-24/10-00-00",
+    "export": "write a run's model as ONNX/TorchScript, verified: dltrain export run=DIR format=all",
     "ls": "list config groups and their options: dltrain ls [GROUP]",
 }
 

@@ -1,0 +1,139 @@
+"""dltrain export: write a run's model as deployable files, each verified against PyTorch on the run's data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from dltrain.errors import UserError
+
+
+def run(cfg: DictConfig) -> None:
+    from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint, run_directory_of
+    from dltrain.exporters import FORMATS
+
+    formats = list(FORMATS) if cfg.format == "all" else [cfg.format]
+    if not set(formats) <= set(FORMATS):
+        raise UserError(f"unknown export format '{cfg.format}'", f"choose one of: {', '.join(FORMATS)}, all")
+    if not cfg.atol >= 0 or not cfg.examples >= 1:
+        raise UserError(f"atol={cfg.atol}, examples={cfg.examples}: out of range",
+                        "use atol >= 0 (e.g. 1e-4) and examples >= 1")
+    path = find_checkpoint(cfg.run, cfg.ckpt)
+    checkpoint = load_checkpoint(path, trust=cfg.trust)
+    import torch
+
+    from dltrain.assemble import build_data, build_model, build_task
+    from dltrain.exporters import FILE_NAMES, agreement
+    from dltrain.files import staged_folder
+    from dltrain.report import print_table
+
+    metadata = checkpoint[METADATA_KEY]
+    trained, spec = metadata["config"], metadata["spec"]
+    if "vocab_size" in spec and set(formats) - {"state_dict"}:
+        raise UserError("ONNX and TorchScript export of a model over token ids is not supported yet: its packed "
+                        "sequences do not trace", "export it with format=state_dict")
+    torch.manual_seed(trained["seed"])
+    data = build_data(trained["data"], checkpoint)
+    model = build_model(trained["model"], spec)
+    task = build_task(trained, model, spec, metadata["class_names"])
+    task.load_state_dict(checkpoint["state_dict"])
+    model = task.model.cpu().eval()
+    inputs = _model_inputs(data, cfg.examples)
+    with torch.no_grad():
+        reference = model(inputs)
+    traced_with = inputs[:2] if cfg.dynamic_batch else inputs
+
+    run_dir = run_directory_of(path)
+    output = Path(cfg.output).expanduser() if cfg.output else run_dir / "export"
+    artifacts: dict[str, dict[str, Any]] = {}
+    with staged_folder(output) as staging, torch.no_grad():
+        for name in formats:
+            runner = _exported(name, model, traced_with, staging / FILE_NAMES[name], cfg)
+            figures = agreement(reference, runner(inputs))
+            if not figures["max_abs_diff"] <= cfg.atol:
+                raise UserError(f"the {name} export differs from PyTorch by {figures['max_abs_diff']:.3g} > atol="
+                                f"{cfg.atol:g} on {len(inputs)} test inputs (top-1 agreement "
+                                f"{figures['top1_agreement']:.4f}); nothing was written",
+                                "raise atol= if that difference is acceptable, or try another format")
+            artifacts[name] = {"file": FILE_NAMES[name], **figures}
+        manifest = _manifest(trained, metadata, data, path, run_dir, inputs, reference, artifacts, cfg, staging)
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+    rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} test inputs")]
+    for name, figures in artifacts.items():
+        rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}, "
+                     f"top-1 agreement {figures['top1_agreement']:.4f}"))
+    rows.append(("output", str(output)))
+    print_table("dltrain export", rows)
+
+
+def _exported(name: str, model, example, path: Path, cfg: DictConfig):
+    """The runner of the written file; a model the exporter cannot handle is a user error naming the reason."""
+    from dltrain.exporters import export
+
+    try:
+        return export(name, model, example, path, cfg.opset, cfg.dynamic_batch)
+    except UserError:
+        raise
+    except Exception as error:  # the exporters raise many types (torch.onnx, onnx.checker, jit): all mean "cannot"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"cannot export the model to {name}: {reason}; nothing was written",
+                        "try another format (format=torchscript or format=state_dict) or opset=") from None
+
+
+def _model_inputs(data, count: int):
+    """The first `count` inputs of the test split, preprocessed as the model sees them (not augmented)."""
+    import torch
+
+    data.evaluated_split = "test"
+    batches, total = [], 0
+    for batch in data.test_dataloader():
+        inputs, _ = data.on_after_batch_transfer(batch, 0)
+        batches.append(inputs.cpu())
+        total += len(inputs)
+        if total >= count:
+            break
+    return torch.cat(batches)[:count].float()
+
+
+def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Path, inputs, outputs,
+              artifacts: dict, cfg: DictConfig, staging: Path) -> dict[str, Any]:
+    """What a deployment needs beside the weights: input and output layout, the preprocessing the data
+    applied before the model (vocabulary in its own file), the classes, and where the model came from."""
+    state = _plain(data.state_dict())
+    state.pop("class_names", None)
+    vocabulary = state.pop("vocabulary", None)
+    if vocabulary:
+        (staging / "vocabulary.json").write_text(json.dumps(vocabulary, indent=1) + "\n")
+        state["vocabulary_file"] = "vocabulary.json"
+    metrics_file = run_dir / "metrics.json"
+    return {
+        "input": {"name": "input", "shape": ["batch", *inputs.shape[1:]] if cfg.dynamic_batch else list(inputs.shape),
+                  "dtype": str(inputs.dtype).removeprefix("torch.")},
+        "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
+                   "meaning": "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"},
+        "class_names": list(metadata["class_names"]),
+        "preprocessing": {"data": trained["data"], "state": state},
+        "model": trained["model"],
+        "source": {"checkpoint": str(checkpoint.resolve()), "dltrain_version": metadata.get("version"),
+                   "config_sha256": hashlib.sha256(json.dumps(trained, sort_keys=True).encode()).hexdigest()},
+        "test_metrics": json.loads(metrics_file.read_text()) if metrics_file.is_file() else None,
+        "verification": {"examples": len(inputs), "atol": cfg.atol, "split": "test"},
+        "artifacts": {name: {**figures, **({"opset": cfg.opset} if name == "onnx" else {})}
+                      for name, figures in artifacts.items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Tensors as lists, so the state can be written as JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
