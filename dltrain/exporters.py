@@ -35,11 +35,13 @@ def _onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynam
     onnx, onnxruntime = _require_onnx()
     # The TorchScript-based exporter: torch.export (dynamo=True) cannot trace the packed sequences of
     # recurrent models either, and takes about 10 s a model where this takes 0.1 s.
-    axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
+    axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else {}
+    if not example.is_floating_point():  # token ids: texts of any length
+        axes.setdefault("input", {})[1] = "length"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["output"],
-                          opset_version=opset, dynamic_axes=axes, dynamo=False)
+                          opset_version=opset, dynamic_axes=axes or None, dynamo=False)
     onnx.checker.check_model(str(path), full_check=True)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda inputs: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(inputs.numpy())})[0])

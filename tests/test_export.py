@@ -53,6 +53,23 @@ def test_every_family_exports_and_the_file_agrees_with_pytorch(tmp_path: Path, o
     assert figures["max_abs_diff"] < 1e-4 and figures["top1_agreement"] == 1.0, figures
 
 
+@pytest.mark.parametrize("format_name", ["onnx", "torchscript"])
+def test_a_text_model_exports_for_any_length(tmp_path: Path, format_name: str):
+    from dltrain.assemble import build_model
+
+    torch.manual_seed(0)
+    model = build_model({"_target_": "dltrain.models.recurrent.RecurrentNet", "cell": "lstm", "bidirectional": True,
+                         "num_layers": 2}, {"in_channels": 1, "input_size": [50], "num_classes": 3, "vocab_size": 40})
+    example = torch.tensor([[5, 6, 7, 0, 0], [1, 2, 3, 4, 5]])
+    texts = torch.randint(1, 40, (6, 11))
+    texts[0, 3:] = 0
+    texts[1, 8:] = 0
+    with torch.no_grad():
+        runner = export(format_name, model.eval(), example, tmp_path / "model", opset=18, dynamic_batch=True)
+        figures = agreement(model(texts), runner(texts))
+    assert figures["max_abs_diff"] < 1e-4 and figures["top1_agreement"] == 1.0, figures
+
+
 def test_an_unsupported_operation_is_a_user_error(tmp_path: Path):
     from dltrain.commands.export import _exported
 

@@ -27,7 +27,7 @@ def test_every_recurrent_model_trains_on_a_text_file(dltrain, tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_gru_learns_topics_and_eval_reuses_the_saved_vocabulary(dltrain, tmp_path: Path):
+def test_gru_learns_topics_eval_reuses_the_saved_vocabulary_and_export_carries_it(dltrain, tmp_path: Path):
     write_texts(tmp_path / "train.jsonl", topic_texts(450))
     write_texts(tmp_path / "test.csv", topic_texts(90, seed=1))
     result = dltrain("train", "model=gru", "data=text", "data.train_path=train.jsonl", "data.test_path=test.csv",
@@ -41,6 +41,14 @@ def test_gru_learns_topics_and_eval_reuses_the_saved_vocabulary(dltrain, tmp_pat
     result = dltrain("eval", f"run={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "eval.json").read_text()) == _metrics(run_dir)
+    # Exported, the model reads texts of any length, and the vocabulary travels beside it.
+    result = dltrain("export", f"run={run_dir}", "format=onnx", "output=deploy")
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "deploy" / "manifest.json").read_text())
+    assert manifest["input"] == {"name": "input", "shape": ["batch", "length"], "dtype": "int64"}
+    assert manifest["preprocessing"]["state"]["vocabulary_file"] == "vocabulary.json"
+    vocabulary = json.loads((tmp_path / "deploy" / "vocabulary.json").read_text())
+    assert vocabulary["tokens"][:2] == ["<pad>", "<unk>"] and "referee" in vocabulary["tokens"]
 
 
 @pytest.mark.slow

@@ -33,9 +33,6 @@ def run(cfg: DictConfig) -> None:
 
     metadata = checkpoint[METADATA_KEY]
     trained, spec = metadata["config"], metadata["spec"]
-    if "vocab_size" in spec and set(formats) - {"state_dict"}:
-        raise UserError("ONNX and TorchScript export of a model over token ids is not supported yet: its packed "
-                        "sequences do not trace", "export it with format=state_dict")
     torch.manual_seed(trained["seed"])
     data = build_data(trained["data"], checkpoint)
     model = build_model(trained["model"], spec)
@@ -86,8 +83,10 @@ def _exported(name: str, model, example, path: Path, cfg: DictConfig):
 
 
 def _model_inputs(data, count: int):
-    """The first `count` inputs of the test split, preprocessed as the model sees them (not augmented)."""
+    """The first `count` inputs of the test split, preprocessed as the model sees them (not augmented); token
+    ids of batches cut to different lengths are padded to the longest."""
     import torch
+    from torch.nn.functional import pad
 
     data.evaluated_split = "test"
     batches, total = [], 0
@@ -97,7 +96,10 @@ def _model_inputs(data, count: int):
         total += len(inputs)
         if total >= count:
             break
-    return torch.cat(batches)[:count].float()
+    if not batches[0].is_floating_point():
+        width = max(batch.shape[1] for batch in batches)
+        batches = [pad(batch, (0, width - batch.shape[1])) for batch in batches]
+    return torch.cat(batches)[:count]
 
 
 def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Path, inputs, outputs,
@@ -112,7 +114,7 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
         state["vocabulary_file"] = "vocabulary.json"
     metrics_file = run_dir / "metrics.json"
     return {
-        "input": {"name": "input", "shape": ["batch", *inputs.shape[1:]] if cfg.dynamic_batch else list(inputs.shape),
+        "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
                   "dtype": str(inputs.dtype).removeprefix("torch.")},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
                    "meaning": "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"},
@@ -126,6 +128,15 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
         "artifacts": {name: {**figures, **({"opset": cfg.opset} if name == "onnx" else {})}
                       for name, figures in artifacts.items()},
     }
+
+
+def _input_shape(inputs, dynamic_batch: bool) -> list:
+    shape: list = list(inputs.shape)
+    if dynamic_batch:
+        shape[0] = "batch"
+    if not inputs.is_floating_point():
+        shape[1] = "length"
+    return shape
 
 
 def _plain(value: Any) -> Any:

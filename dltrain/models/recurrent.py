@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 POOLINGS = ("last", "mean", "max", "none")
@@ -16,14 +15,15 @@ PAD_ID = 0
 class RecurrentNet(nn.Module):
     """Front end -> stacked (bi)directional recurrent layers -> pooling over time -> linear head.
 
-    Inputs are one of: token ids (N x T, int64, padded with id 0; needs `vocab_size`), which go through an
-    embedding and are packed so that padding never changes the result; feature sequences (N x T x F); or images
-    (N x C x H x W), read as H steps of C*W features, so `model=lstm` trains on any image data. Features go
-    through a linear projection to `embedding_dim` (null feeds them directly).
+    Inputs are one of: token ids (N x T, int64, padded with id 0; needs `vocab_size`) through an embedding;
+    feature sequences (N x T x F); or images (N x C x H x W), read as H steps of C*W features, so `model=lstm`
+    trains on any image data. Features go through a linear projection to `embedding_dim` (null: as they are).
 
-    `pooling` turns the per-step outputs into one vector: `last` (each direction's final state at the true
-    length), `mean` or `max` over the real steps; `none` keeps them and returns per-step logits (N x T x
-    num_classes), what CTC training needs.
+    Padding never changes a result, without packed sequences (which neither ONNX nor TorchScript can trace):
+    each direction of each layer is its own one-layer module; the forward one runs over the padded batch (the
+    padding comes after every real step, so it cannot reach them) and the backward one over each sequence
+    reversed within its own length. `pooling` then reads only real steps: `last` (each direction's final
+    state), `mean` or `max`; `none` returns per-step logits (N x T x num_classes), what CTC training needs.
     """
 
     def __init__(self, num_classes: int, in_channels: int = 1, input_size: Sequence[int] = (8, 8),
@@ -50,39 +50,51 @@ class RecurrentNet(nn.Module):
             self.front = nn.Linear(features, embedding_dim) if embedding_dim else nn.Identity()
             step_size = embedding_dim or features
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.recurrent = CELLS[cell](step_size, hidden_size, num_layers=num_layers, batch_first=True,
-                                     bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0, **extra)
+        directions = ("forwards", "backwards") if bidirectional else ("forwards",)
+        self.layers = nn.ModuleList(
+            nn.ModuleDict({direction: CELLS[cell](step_size if depth == 0 else hidden_size * len(directions),
+                                                  hidden_size, batch_first=True, **extra)
+                           for direction in directions})
+            for depth in range(num_layers))
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.head = nn.Linear(hidden_size * len(directions), num_classes)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        lengths = None
         if isinstance(self.front, nn.Embedding):
             lengths = (inputs != PAD_ID).sum(dim=1).clamp_min(1)
-        elif inputs.dim() == 4:
-            inputs = inputs.permute(0, 2, 1, 3).flatten(2)
-        steps = self.front(inputs)
-        total = steps.shape[1]
-        if lengths is not None:
-            packed = pack_padded_sequence(steps, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            outputs, final = self.recurrent(packed)
-            outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total)
         else:
-            outputs, final = self.recurrent(steps)
+            if inputs.dim() == 4:
+                inputs = inputs.permute(0, 2, 1, 3).flatten(2)
+            lengths = torch.full(inputs.shape[:1], inputs.shape[1], dtype=torch.int64, device=inputs.device)
+        steps = self.front(inputs)
+        positions = torch.arange(steps.shape[1], device=steps.device)[None, :]
+        real = positions < lengths[:, None]
+        # Reading each sequence backwards within its length: step t takes step length-1-t; padding stays put.
+        reverse = torch.where(real, lengths[:, None] - 1 - positions, positions)
+        last = (lengths - 1)[:, None, None]
+        finals: list[torch.Tensor] = []
+        for depth, layer in enumerate(self.layers):
+            if depth > 0:
+                steps = self.dropout(steps)
+            outputs, finals = [], []
+            for direction, recurrent in layer.items():
+                backward = direction == "backwards"
+                sequence = _gather_steps(steps, reverse) if backward else steps
+                result, _ = recurrent(sequence)
+                finals.append(result.gather(1, last.expand(-1, 1, result.shape[2])).squeeze(1))
+                outputs.append(_gather_steps(result, reverse) if backward else result)
+            steps = torch.cat(outputs, dim=2)
         if self.pooling == "none":
-            return self.head(self.dropout(outputs))
-        return self.head(self.dropout(self._pool(outputs, final, lengths)))
-
-    def _pool(self, outputs: torch.Tensor, final: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
-              lengths: torch.Tensor | None) -> torch.Tensor:
+            return self.head(self.dropout(steps))
         if self.pooling == "last":
-            hidden = final[0] if isinstance(final, tuple) else final
-            directions = 2 if self.recurrent.bidirectional else 1
-            return torch.cat(list(hidden[-directions:]), dim=1)
-        if lengths is None:
-            return outputs.mean(dim=1) if self.pooling == "mean" else outputs.amax(dim=1)
-        real = (torch.arange(outputs.shape[1], device=outputs.device)[None, :] < lengths.to(outputs.device)[:, None])
-        real = real.unsqueeze(-1)
-        if self.pooling == "mean":
-            return (outputs * real).sum(dim=1) / real.sum(dim=1)
-        return outputs.masked_fill(~real, float("-inf")).amax(dim=1)
+            pooled = torch.cat(finals, dim=1)
+        elif self.pooling == "mean":
+            pooled = (steps * real.unsqueeze(-1)).sum(dim=1) / lengths[:, None]
+        else:
+            pooled = steps.masked_fill(~real.unsqueeze(-1), float("-inf")).amax(dim=1)
+        return self.head(self.dropout(pooled))
+
+
+def _gather_steps(steps: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """steps[n, order[n, t]] for every n, t: reorders each sequence of the batch along time."""
+    return steps.gather(1, order.unsqueeze(-1).expand(-1, -1, steps.shape[2]))
