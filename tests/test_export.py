@@ -126,3 +126,11 @@ def test_export_beyond_tolerance_fails_and_writes_nothing(dltrain, trained_run: 
     result = dltrain("export", f"run={trained_run}", "format=onnx", "atol=1e-12", "output=deploy")
     _assert_user_error(result, "the onnx export differs from PyTorch by", "nothing was written", "raise atol=")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_without_its_packages_names_the_extra(monkeypatch, tmp_path: Path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(UserError, match=r"needs the 'onnxruntime' package.*dltrain\[export\]"):
+        export("onnx", torch.nn.Linear(3, 2), torch.randn(2, 3), tmp_path / "model.onnx", opset=18, dynamic_batch=True)
