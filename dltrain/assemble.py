@@ -74,6 +74,17 @@ def build_task(config: dict[str, Any], model, spec: dict[str, Any], class_names:
                        regularization=config.get("regularization"), **names)
 
 
+def build_trained_task(checkpoint: dict[str, Any]):
+    """The task of a trained run, with its weights, rebuilt from a checkpoint's own metadata alone."""
+    from dltrain.checkpoints import METADATA_KEY
+
+    metadata = checkpoint[METADATA_KEY]
+    model = build_model(metadata["config"]["model"], metadata["spec"])
+    task = build_task(metadata["config"], model, metadata["spec"], metadata["class_names"])
+    task.load_state_dict(checkpoint["state_dict"])
+    return task
+
+
 def build_trainer(trainer_config: dict[str, Any], **wiring: Any):
     """A Lightning Trainer; settings it rejects (no GPU for accelerator=gpu, unknown keys) are user errors."""
     import pytorch_lightning as pl

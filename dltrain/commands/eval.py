@@ -17,7 +17,7 @@ def run(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task, build_trainer
+    from dltrain.assemble import build_data, build_trained_task, build_trainer
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
     from dltrain.plots import save_confusion_matrix
@@ -39,9 +39,7 @@ def run(cfg: DictConfig) -> None:
         raise UserError(f"the data gives {data.spec} but {path} was trained on {metadata['spec']}",
                         "evaluate on data with the same channels, input size and number of classes")
 
-    model = build_model(trained["model"], metadata["spec"])
-    task = build_task(trained, model, metadata["spec"], metadata["class_names"])
-    task.load_state_dict(checkpoint["state_dict"])
+    task = build_trained_task(checkpoint)
     task.eval_stage = split
     # Whatever the run trained on, evaluate on what this machine has, at the run's precision.
     trainer = build_trainer({"accelerator": "auto", "devices": 1,

@@ -26,19 +26,16 @@ def run(cfg: DictConfig) -> None:
     checkpoint = load_checkpoint(path, trust=cfg.trust)
     import torch
 
-    from dltrain.assemble import build_data, build_model, build_task
+    from dltrain.assemble import build_data, build_trained_task
     from dltrain.exporters import FILE_NAMES, agreement
     from dltrain.files import staged_folder
     from dltrain.report import print_table
 
     metadata = checkpoint[METADATA_KEY]
-    trained, spec = metadata["config"], metadata["spec"]
+    trained = metadata["config"]
     torch.manual_seed(trained["seed"])
     data = build_data(trained["data"], checkpoint)
-    model = build_model(trained["model"], spec)
-    task = build_task(trained, model, spec, metadata["class_names"])
-    task.load_state_dict(checkpoint["state_dict"])
-    model = task.model.cpu().eval()
+    model = build_trained_task(checkpoint).model.cpu().eval()
     inputs = _model_inputs(data, cfg.examples)
     with torch.no_grad():
         reference = model(inputs)
