@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dltrain.data.augment import ColorJitter, RandomCrop, RandomFlip, build_augment
-from dltrain.data.images import ImageBatchPipeline
+from dltrain.data.image_pipeline import ImageBatchPipeline
 from dltrain.errors import UserError
 
 

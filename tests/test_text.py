@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dltrain.data.text import LengthBatches, TextDataModule, read_records
+from dltrain.data.text import LengthBatches, TextDataModule
+from dltrain.data.text_files import read_records
 from dltrain.data.vocabulary import Vocabulary
 from dltrain.errors import UserError
 from tests.fabricate import topic_texts, write_texts

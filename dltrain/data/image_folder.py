@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 
+from dltrain.data.image_pipeline import decode_image
 from dltrain.data.images import ImageDataModule
 from dltrain.errors import UserError
 
@@ -166,19 +165,3 @@ def _scan(directory: Path) -> dict[str, list[Path]]:
             if images:
                 by_class[folder.name] = images
     return by_class
-
-
-def decode_image(path: Path, size: int, channels: int) -> torch.Tensor:
-    """uint8 (channels, size, size): the shorter side resized to `size`, the centre cut square."""
-    with Image.open(path) as image:
-        image = image.convert("RGB" if channels == 3 else "L")
-        width, height = image.size
-        scale = size / min(width, height)
-        width, height = max(size, math.ceil(width * scale)), max(size, math.ceil(height * scale))
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        left, top = (width - size) // 2, (height - size) // 2
-        image = image.crop((left, top, left + size, top + size))
-        pixels = np.asarray(image, dtype=np.uint8)
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -11,12 +9,9 @@ import torch
 
 from dltrain.data.in_memory import InMemoryDataModule, TensorBatches
 from dltrain.data.tabular import label_order
+from dltrain.data.text_files import Record, read_records
 from dltrain.data.vocabulary import Vocabulary
-from dltrain.errors import UserError, suggestion
-
-JSON_LINES_HINT = 'write one JSON object per line, e.g. {"text": "great film", "label": "pos"}'
-FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": None, ".json": None}
-Record = tuple[int, str, str]  # line number, text, label
+from dltrain.errors import UserError
 
 
 class TextDataModule(InMemoryDataModule):
@@ -130,59 +125,3 @@ class LengthBatches(TensorBatches):
             width = int(self.lengths[order[start : start + self.batch_size]].max())
             index = on_device[start : start + self.batch_size]
             yield self.inputs[index, :width], self.labels[index]
-
-
-def read_records(path: Path, text_column: str, label_column: str) -> list[Record]:
-    """(line, text, label) of every row of a CSV/TSV file with a header, or of a JSON Lines file of objects."""
-    if not path.is_file():
-        raise UserError(f"no such file '{path}'", "pass a CSV, TSV or JSON Lines file of texts and labels, "
-                        "e.g. data.path=reviews.csv")
-    if path.suffix.lower() not in FORMATS:
-        raise UserError(f"{path}: unknown text file type '{path.suffix}'",
-                        "use .csv, .tsv or .jsonl (one JSON object per line)")
-    delimiter = FORMATS[path.suffix.lower()]
-    rows = _json_lines(path) if delimiter is None else _delimited(path, delimiter)
-    records = []
-    for line, row in rows:
-        for column, key in ((text_column, "data.text_column"), (label_column, "data.label_column")):
-            if column not in row:
-                hint = suggestion(column, list(row))
-                raise UserError(f"{path} line {line} has no column '{column}' ({key})",
-                                f"{hint + ' ' if hint else ''}its columns are: {', '.join(map(str, row))}")
-        text, label = _cell(row[text_column]), _cell(row[label_column])
-        if not text.strip():
-            raise UserError(f"{path} line {line}: the text ('{text_column}') is empty",
-                            "remove the row or fill in its text")
-        if not label:
-            raise UserError(f"{path} line {line}: the label ('{label_column}') is empty",
-                            "remove the row or fill in its label")
-        records.append((line, text, label))
-    if not records:
-        raise UserError(f"{path} has no rows", "give a file with a header row and one text per row")
-    return records
-
-
-def _cell(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for row in reader:
-            if any(value and value.strip() for value in row.values() if isinstance(value, str)):
-                yield reader.line_num, row
-
-
-def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path} line {line} is not valid JSON: {error.msg}", JSON_LINES_HINT) from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path} line {line} is not a JSON object", JSON_LINES_HINT)
-            yield line, row
