@@ -32,7 +32,7 @@ def export(format_name: str, model: nn.Module, example: torch.Tensor, path: Path
 
 
 def _onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool) -> Runner:
-    onnx, onnxruntime = _require_onnx()
+    onnx, onnxruntime = require_onnx()
     # The TorchScript-based exporter (dynamo=False): it exports every dltrain model in about 0.1 s, where the
     # torch.export-based one takes about 10 s on a CPU for the same verified result.
     axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else {}
@@ -63,7 +63,7 @@ def _state_dict(model: nn.Module, path: Path) -> Runner:
     return lambda inputs: model(inputs)
 
 
-def _require_onnx():
+def require_onnx():
     try:
         import onnx
         import onnxruntime

@@ -112,7 +112,7 @@ def test_export_all_writes_verified_files_and_a_manifest(dltrain, trained_run: P
     assert sorted(path.name for path in deploy.iterdir()) == ["manifest.json", "model.onnx", "model.pt",
                                                               "state_dict.pt"]
     manifest = json.loads((deploy / "manifest.json").read_text())
-    assert manifest["input"] == {"name": "input", "shape": ["batch", 1, 16, 16], "dtype": "float32"}
+    assert manifest["input"] == {"name": "input", "shape": ["batch", 1, 16, 16], "dtype": "float32", "kind": "images"}
     assert manifest["class_names"] == [str(digit) for digit in range(10)]
     assert manifest["preprocessing"]["data"]["image_size"] == 16
     assert manifest["test_metrics"] == json.loads((trained_run / "metrics.json").read_text())

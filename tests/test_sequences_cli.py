@@ -45,7 +45,7 @@ def test_gru_learns_topics_eval_reuses_the_saved_vocabulary_and_export_carries_i
     result = dltrain("export", f"run={run_dir}", "format=onnx", "output=deploy")
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((tmp_path / "deploy" / "manifest.json").read_text())
-    assert manifest["input"] == {"name": "input", "shape": ["batch", "length"], "dtype": "int64"}
+    assert manifest["input"] == {"name": "input", "shape": ["batch", "length"], "dtype": "int64", "kind": "texts"}
     assert manifest["preprocessing"]["state"]["vocabulary_file"] == "vocabulary.json"
     vocabulary = json.loads((tmp_path / "deploy" / "vocabulary.json").read_text())
     assert vocabulary["tokens"][:2] == ["<pad>", "<unk>"] and "referee" in vocabulary["tokens"]

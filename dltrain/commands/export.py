@@ -112,10 +112,11 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
     metrics_file = run_dir / "metrics.json"
     return {
         "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
-                  "dtype": str(inputs.dtype).removeprefix("torch.")},
+                  "dtype": str(inputs.dtype).removeprefix("torch."), "kind": type(data).input_kind},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
                    "meaning": "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"},
         "class_names": list(metadata["class_names"]),
+        "spec": metadata["spec"],
         "preprocessing": {"data": trained["data"], "state": state},
         "model": trained["model"],
         "source": {"checkpoint": str(checkpoint.resolve()), "dltrain_version": metadata.get("version"),

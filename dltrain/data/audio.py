@@ -12,7 +12,7 @@ import torch
 
 from dltrain.data.in_memory import InMemoryDataModule
 from dltrain.data.spectrogram import LogMelSpectrogram, spec_augment
-from dltrain.data.wav import read_wav
+from dltrain.data.wav import read_clip
 from dltrain.errors import UserError
 
 CHUNK = 512  # clips turned into features at a time: bounds the memory of the waveforms
@@ -25,6 +25,7 @@ class AudioDataModule(InMemoryDataModule):
     (time_masks, time_width, freq_masks, freq_width) masks training batches.
     """
 
+    input_kind = "clips"
     # Whether a clip longer than `duration` may lose its end; not when a transcript describes all of it.
     cut_long_clips = True
 
@@ -62,12 +63,7 @@ class AudioDataModule(InMemoryDataModule):
         return torch.cat(chunks).unsqueeze(1) if chunks else torch.empty(0, 1, *self.spec_size())
 
     def _fixed_length(self, path: Path) -> np.ndarray:
-        samples = read_wav(path, self.sample_rate)
-        if len(samples) > self.num_samples and not self.cut_long_clips:
-            raise UserError(f"{path} lasts {len(samples) / self.sample_rate:.2f} s, longer than "
-                            f"data.duration={self.duration:g}", "raise data.duration to the longest clip's length")
-        samples = samples[: self.num_samples]
-        return np.pad(samples, (0, self.num_samples - len(samples)))
+        return read_clip(path, self.sample_rate, self.duration, cut=self.cut_long_clips)
 
     def spec_size(self) -> list[int]:
         return [self.spectrogram.frames(self.num_samples), self.spectrogram.filters.shape[1]]

@@ -14,6 +14,8 @@ from torch.nn import functional
 from dltrain.data.augment import build_augment
 from dltrain.errors import UserError
 
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
 
 class ImageBatchPipeline:
     """uint8 or [0, 1] float images -> float in [0, 1] -> resized to `image_size` -> augmented (training

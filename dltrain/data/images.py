@@ -15,6 +15,8 @@ class ImageDataModule(InMemoryDataModule):
     """Images held as (N, C, H, W) tensors, uint8 when the source is 8-bit; see ImageBatchPipeline for what
     happens to each batch. `spec` reports the size after resizing, which is what the model sees."""
 
+    input_kind = "images"
+
     def __init__(self, image_size: int | None = None, augment: dict | None = None,
                  normalize: dict | None = None, **split_options) -> None:
         super().__init__(**split_options)

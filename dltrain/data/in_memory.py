@@ -54,6 +54,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     accelerator the splits move there once (`on_device`), so batches cost no host-to-device copies.
     """
 
+    # What `dltrain predict` reads for this source (images, rows, texts or clips; see dltrain/predict_inputs.py);
+    # None: it cannot read new inputs for it.
+    input_kind: str | None = None
+
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  seed: int = 0, on_device: bool = True) -> None:
         super().__init__()

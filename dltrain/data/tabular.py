@@ -16,6 +16,8 @@ class TabularDataModule(InMemoryDataModule):
     names. Features are standardized with the train split's mean and standard deviation only, so no
     statistics leak from val/test."""
 
+    input_kind = "rows"
+
     def __init__(self, path: str, label_column: str, feature_columns: list[str] | None = None,
                  **split_options) -> None:
         super().__init__(**split_options)

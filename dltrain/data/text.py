@@ -24,6 +24,8 @@ class TextDataModule(InMemoryDataModule):
     labels the model was not trained on.
     """
 
+    input_kind = "texts"
+
     def __init__(self, path: str | None = None, train_path: str | None = None, val_path: str | None = None,
                  test_path: str | None = None, text_column: str = "text", label_column: str = "label",
                  tokenizer: str = "word", lowercase: bool = True, min_freq: int = 1, max_vocab: int | None = 20000,

@@ -30,6 +30,17 @@ def read_wav(path: Path, sample_rate: int) -> np.ndarray:
     return resample(samples, rate, sample_rate)
 
 
+def read_clip(path: Path, sample_rate: int, duration: float, cut: bool = True) -> np.ndarray:
+    """`duration` seconds of the file: padded with silence, or cut keeping the start (`cut=False`: an error)."""
+    count = round(sample_rate * duration)
+    samples = read_wav(path, sample_rate)
+    if len(samples) > count and not cut:
+        raise UserError(f"{path} lasts {len(samples) / sample_rate:.2f} s, longer than data.duration={duration:g}",
+                        "raise data.duration to the longest clip's length")
+    samples = samples[:count]
+    return np.pad(samples, (0, count - len(samples)))
+
+
 def _decode(frames: bytes, width: int) -> np.ndarray:
     if width == 3:  # 24-bit: widen each little-endian triple to int32
         triples = np.frombuffer(frames, dtype=np.uint8).reshape(-1, 3)

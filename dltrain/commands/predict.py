@@ -1,0 +1,115 @@
+"""dltrain predict: labels and probabilities for new inputs, from a trained run or from an exported model.
+
+From an exported model (model=FILE.onnx or FILE.pt) only the files dltrain export wrote are read, and Lightning
+is never imported: what a deployment machine needs is torch, the input readers and ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from dltrain.errors import UserError
+
+CHUNK = 256  # inputs per forward pass
+
+
+@dataclass
+class Predictor:
+    """A model and what it needs to read inputs: the data's kind, config, saved state and spec."""
+
+    forward: Callable
+    kind: str | None
+    data_config: dict
+    state: dict
+    spec: dict
+    class_names: list[str]
+
+
+def run(cfg: DictConfig) -> None:
+    import torch
+
+    from dltrain.files import write_text_atomic
+    from dltrain.predict_inputs import read_inputs
+    from dltrain.report import print_table
+
+    given = [name for name in ("run", "ckpt", "model") if cfg.get(name)]
+    if len(given) != 1:
+        raise UserError("give exactly one of run=DIR, ckpt=FILE or model=FILE (.onnx or .pt from dltrain export)",
+                        "e.g. dltrain predict run=runs/2026-11-24/10-00-00 input=new_images/")
+    if not cfg.top_k >= 1:
+        raise UserError(f"top_k={cfg.top_k} is invalid", "pass top_k=1 or more")
+    predictor = _exported(Path(cfg.model).expanduser()) if cfg.model else _trained(cfg)
+    names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
+                                predictor.state, predictor.spec)
+    with torch.no_grad():
+        logits = torch.cat([predictor.forward(chunk) for chunk in inputs.split(CHUNK)])
+    if logits.dim() != 2:
+        raise UserError("this model gives one output per frame (task=ctc): predict does not transcribe yet",
+                        "evaluate it with dltrain eval, which reports cer and wer")
+    top_k = min(cfg.top_k, logits.shape[1])
+    probabilities, indices = logits.float().softmax(dim=1).topk(top_k, dim=1)
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    ranks = [f"_{rank}" if rank > 1 else "" for rank in range(1, top_k + 1)]
+    writer.writerow(["input"] + [column for rank in ranks for column in (f"label{rank}", f"probability{rank}")])
+    for name, row_probabilities, row_indices in zip(names, probabilities.tolist(), indices.tolist(), strict=True):
+        cells = [value for index, probability in zip(row_indices, row_probabilities, strict=True)
+                 for value in (predictor.class_names[index], f"{probability:.6f}")]
+        writer.writerow([name, *cells])
+    output = write_text_atomic(Path(cfg.output).expanduser(), buffer.getvalue())
+
+    shown = [(name, f"{predictor.class_names[row[0]]} ({probability[0]:.3f})")
+             for name, row, probability in zip(names[:10], indices.tolist(), probabilities.tolist(), strict=False)]
+    more = [("...", f"{len(names) - 10} more")] if len(names) > 10 else []
+    print_table("dltrain predict", [*shown, *more, ("predictions", f"{output} ({len(names)} rows)")])
+
+
+def _trained(cfg: DictConfig) -> Predictor:
+    from hydra.utils import get_class
+
+    from dltrain.assemble import build_trained_task
+    from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint
+
+    checkpoint = load_checkpoint(find_checkpoint(cfg.run, cfg.ckpt), trust=cfg.trust)
+    metadata = checkpoint[METADATA_KEY]
+    data_config = metadata["config"]["data"]
+    data_class = get_class(data_config["_target_"])
+    model = build_trained_task(checkpoint).model.cpu().eval()
+    return Predictor(model, data_class.input_kind, data_config, checkpoint.get(data_class.__qualname__) or {},
+                     metadata["spec"], list(metadata["class_names"]))
+
+
+def _exported(path: Path) -> Predictor:
+    import torch
+
+    manifest_file = path.parent / "manifest.json"
+    if not path.is_file() or path.suffix not in (".onnx", ".pt"):
+        raise UserError(f"model: no exported model file '{path}'",
+                        "pass the model.onnx or model.pt that dltrain export wrote")
+    if not manifest_file.is_file():
+        raise UserError(f"no manifest.json beside {path}", "keep the files of dltrain export together")
+    manifest = json.loads(manifest_file.read_text())
+    preprocessing = manifest["preprocessing"]
+    state = dict(preprocessing["state"])
+    if state.get("vocabulary_file"):
+        state["vocabulary"] = json.loads((path.parent / state["vocabulary_file"]).read_text())
+    if path.suffix == ".onnx":
+        from dltrain.exporters import require_onnx
+
+        _, onnxruntime = require_onnx()
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+        def forward(inputs: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(session.run(None, {"input": inputs.contiguous().numpy()})[0])
+    else:
+        forward = torch.jit.load(str(path), map_location="cpu")
+    return Predictor(forward, manifest["input"].get("kind"), preprocessing["data"], state, manifest["spec"],
+                     list(manifest["class_names"]))
