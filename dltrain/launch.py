@@ -25,7 +25,7 @@ def launch(command: str, args: list[str]) -> int:
     from hydra._internal.utils import _run_hydra, get_args_parser
 
     parser = get_args_parser()
-    parsed = parser.parse_args(args)
+    parsed = parser.parse_args([_unaliased(command, arg) for arg in args])
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
         from dltrain.config_check import check_command_line, force_keys_of_swept_groups
 
@@ -39,6 +39,15 @@ def launch(command: str, args: list[str]) -> int:
     _run_hydra(args=parsed, args_parser=parser, task_function=_reporting_user_errors(module.run),
                config_path=str(config_dir()), config_name=command)
     return 0
+
+
+# `dltrain predict model=deploy/model.onnx`: `model` names a config group, which Hydra would try to choose from.
+ALIASES = {"predict": {"model": "model_file"}}
+
+
+def _unaliased(command: str, arg: str) -> str:
+    key, equals, value = arg.partition("=")
+    return f"{ALIASES[command][key]}={value}" if equals and key in ALIASES.get(command, {}) else arg
 
 
 def _reporting_user_errors(run: Callable) -> Callable:

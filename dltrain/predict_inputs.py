@@ -73,7 +73,7 @@ def _rows(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[lis
                                 f"fill in numbers for {', '.join(columns)}") from None
             names.append(f"{source.name}:{reader.line_num}")
     features = torch.tensor(values, dtype=torch.float32)
-    mean, std = torch.tensor(state["mean"]), torch.tensor(state["std"])
+    mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return names, (features - mean) / std
 
 
@@ -99,7 +99,7 @@ def _clips(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[li
     rate, duration = state["sample_rate"], state["duration"]
     clips = np.stack([read_clip(path, rate, duration) for path in paths])
     features = LogMelSpectrogram(rate, **(data_config.get("features") or {}))(torch.from_numpy(clips))
-    mean, std = torch.tensor(state["mean"]), torch.tensor(state["std"])
+    mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return [str(path) for path in paths], ((features - mean) / std).unsqueeze(1)
 
 

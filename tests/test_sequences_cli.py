@@ -49,6 +49,14 @@ def test_gru_learns_topics_eval_reuses_the_saved_vocabulary_and_export_carries_i
     assert manifest["preprocessing"]["state"]["vocabulary_file"] == "vocabulary.json"
     vocabulary = json.loads((tmp_path / "deploy" / "vocabulary.json").read_text())
     assert vocabulary["tokens"][:2] == ["<pad>", "<unk>"] and "referee" in vocabulary["tokens"]
+    # New texts, one per line, get the same labels from the run and from the ONNX file.
+    (tmp_path / "new.txt").write_text("The referee and the coach of the team\nA vote in the senate on the law\n"
+                                      "Energy of the atom in the laboratory\n")
+    for source, output in (("run=" + str(run_dir), "from_run.csv"), ("model=deploy/model.onnx", "from_onnx.csv")):
+        result = dltrain("predict", source, "input=new.txt", f"output={output}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        labels = [line.split(",")[1] for line in (tmp_path / output).read_text().splitlines()[1:]]
+        assert labels == ["sport", "politics", "science"], labels
 
 
 @pytest.mark.slow

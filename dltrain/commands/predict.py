@@ -39,13 +39,13 @@ def run(cfg: DictConfig) -> None:
     from dltrain.predict_inputs import read_inputs
     from dltrain.report import print_table
 
-    given = [name for name in ("run", "ckpt", "model") if cfg.get(name)]
+    given = [name for name in ("run", "ckpt", "model_file") if cfg.get(name)]
     if len(given) != 1:
         raise UserError("give exactly one of run=DIR, ckpt=FILE or model=FILE (.onnx or .pt from dltrain export)",
                         "e.g. dltrain predict run=runs/2026-11-24/10-00-00 input=new_images/")
     if not cfg.top_k >= 1:
         raise UserError(f"top_k={cfg.top_k} is invalid", "pass top_k=1 or more")
-    predictor = _exported(Path(cfg.model).expanduser()) if cfg.model else _trained(cfg)
+    predictor = _exported(Path(cfg.model_file).expanduser()) if cfg.model_file else _trained(cfg)
     names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
                                 predictor.state, predictor.spec)
     with torch.no_grad():
