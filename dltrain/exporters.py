@@ -32,7 +32,7 @@ def export(format_name: str, model: nn.Module, example: torch.Tensor, path: Path
 
 
 def _onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynamic_batch: bool) -> Runner:
-    onnx, onnxruntime = require_onnx()
+    onnx, _ = require_onnx()
     # The TorchScript-based exporter (dynamo=False): it exports every dltrain model in about 0.1 s, where the
     # torch.export-based one takes about 10 s on a CPU for the same verified result.
     axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else {}
@@ -43,6 +43,12 @@ def _onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, dynam
         torch.onnx.export(model, (example,), str(path), input_names=["input"], output_names=["output"],
                           opset_version=opset, dynamic_axes=axes or None, dynamo=False)
     onnx.checker.check_model(str(path), full_check=True)
+    return onnx_runner(path)
+
+
+def onnx_runner(path: Path) -> Runner:
+    """An ONNX file run by ONNX Runtime on the CPU, taking and giving torch tensors."""
+    _, onnxruntime = require_onnx()
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return lambda inputs: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(inputs.numpy())})[0])
 

@@ -102,13 +102,9 @@ def _exported(path: Path) -> Predictor:
     if state.get("vocabulary_file"):
         state["vocabulary"] = json.loads((path.parent / state["vocabulary_file"]).read_text())
     if path.suffix == ".onnx":
-        from dltrain.exporters import require_onnx
+        from dltrain.exporters import onnx_runner
 
-        _, onnxruntime = require_onnx()
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-
-        def forward(inputs: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(session.run(None, {"input": inputs.contiguous().numpy()})[0])
+        forward = onnx_runner(path)
     else:
         forward = torch.jit.load(str(path), map_location="cpu")
     return Predictor(forward, manifest["input"].get("kind"), preprocessing["data"], state, manifest["spec"],
