@@ -18,8 +18,8 @@ def _metrics(run_dir: Path) -> dict[str, float]:
 
 
 def test_every_recurrent_model_trains_on_a_text_file(dltrain, tmp_path: Path):
-    write_texts(tmp_path / "reviews.tsv", topic_texts(120), "review", "topic")
-    result = dltrain("train", "-m", "model=rnn,lstm,gru", "data=text", "data.path=reviews.tsv",
+    write_texts(tmp_path / "reviews.csv", topic_texts(120), "review", "topic")
+    result = dltrain("train", "-m", "model=rnn,lstm,gru", "data=text", "data.path=reviews.csv",
                      "data.text_column=review", "data.label_column=topic", "model.bidirectional=true",
                      "model.num_layers=2", "model.dropout=0.1", "debug=smoke", "hydra.sweep.dir=sweep")
     assert result.returncode == 0, result.stderr[-3000:]
