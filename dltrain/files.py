@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,16 +36,20 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
 
 
 @contextmanager
-def staged_folder(target: str | os.PathLike) -> Iterator[Path]:
+def staged_folder(target: str | os.PathLike, replaces: Iterable[str] = ()) -> Iterator[Path]:
     """A temporary folder beside `target` to write into; when the block succeeds its files move into `target`
-    (each by an atomic rename), when it fails it is removed: never a half-written set of files."""
+    (each by an atomic rename) and the files named in `replaces` that it did not write are removed from
+    `target` (an earlier set they would contradict); when it fails it is removed: never a half-written set."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield staging
         target.mkdir(exist_ok=True)
+        written = {item.name for item in staging.iterdir()}
         for item in sorted(staging.iterdir()):
             os.replace(item, target / item.name)
+        for name in set(replaces) - written:
+            (target / name).unlink(missing_ok=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

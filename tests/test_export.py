@@ -120,6 +120,10 @@ def test_export_all_writes_verified_files_and_a_manifest(dltrain, trained_run: P
         assert manifest["artifacts"][name]["max_abs_diff"] <= 1e-4
         assert manifest["artifacts"][name]["top1_agreement"] == 1.0
     assert "top-1 agreement 1.0000" in result.stdout
+    (deploy / "notes.txt").write_text("mine")
+    result = dltrain("export", f"run={trained_run}", "format=torchscript", "output=deploy")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in deploy.iterdir()) == ["manifest.json", "model.pt", "notes.txt"]
 
 
 def test_export_beyond_tolerance_fails_and_writes_nothing(dltrain, trained_run: Path, tmp_path: Path):

@@ -44,7 +44,9 @@ def run(cfg: DictConfig) -> None:
     run_dir = run_directory_of(path)
     output = Path(cfg.output).expanduser() if cfg.output else run_dir / "export"
     artifacts: dict[str, dict[str, Any]] = {}
-    with staged_folder(output) as staging, torch.no_grad():
+    # A new export replaces the whole set: files of formats not exported this time would contradict the manifest.
+    replaces = [*FILE_NAMES.values(), "manifest.json", "vocabulary.json"]
+    with staged_folder(output, replaces) as staging, torch.no_grad():
         for name in formats:
             runner = _exported(name, model, traced_with, staging / FILE_NAMES[name], cfg)
             figures = agreement(reference, runner(inputs))
