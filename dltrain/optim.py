@@ -55,3 +55,11 @@ def regularization_penalties(model: nn.Module, l1: float, l2: float) -> dict[str
     if l2:
         penalties["l2"] = l2 * sum(weight.pow(2).sum() for weight in weights)
     return penalties
+
+
+def lightning_optimizers(optimizer_config: dict[str, Any], scheduler_config: dict[str, Any] | None,
+                         parameters: Iterable[nn.Parameter], total_steps: int) -> Any:
+    """What a task's `configure_optimizers` returns: the optimizer, with its scheduler dict when there is one."""
+    optimizer = build_optimizer(optimizer_config, parameters)
+    scheduler = build_scheduler(scheduler_config, optimizer, total_steps)
+    return {"optimizer": optimizer, "lr_scheduler": scheduler} if scheduler else optimizer

@@ -38,9 +38,7 @@ def _files(source: Path, suffixes: set[str]) -> list[Path]:
 
 
 def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
-    from PIL import Image
-
-    from dltrain.data.image_pipeline import EXTENSIONS, ImageBatchPipeline, decode_image
+    from dltrain.data.image_pipeline import EXTENSIONS, UNREADABLE, ImageBatchPipeline, decode_image
 
     size, channels = spec["input_size"][0], spec["in_channels"]
     paths = _files(source, EXTENSIONS)
@@ -48,7 +46,7 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
     for path in paths:
         try:
             images.append(decode_image(path, size, channels))
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        except UNREADABLE as error:
             raise UserError(f"cannot read image {path}: {error}", "remove or replace the file") from None
     if not images:
         return [], torch.empty(0)

@@ -10,15 +10,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from dltrain.data.image_pipeline import EXTENSIONS, decode_image
+from dltrain.data.image_pipeline import EXTENSIONS, UNREADABLE, decode_image
 from dltrain.data.images import ImageDataModule
 from dltrain.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# What PIL raises for files it cannot decode: unknown format and truncation (OSError), bad headers
-# (SyntaxError, ValueError), and images too large to be safe (DecompressionBombError).
-UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 LAYOUT = "root/<class>/<image> or root/train/<class>/<image> (with optional root/val and root/test)"
 
 

@@ -15,6 +15,9 @@ from dltrain.data.augment import build_augment
 from dltrain.errors import UserError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+# What PIL raises for files it cannot decode: unknown format and truncation (OSError), bad headers
+# (SyntaxError, ValueError), and images too large to be safe (DecompressionBombError).
+UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 class ImageBatchPipeline:

@@ -10,7 +10,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from dltrain.optim import build_optimizer, build_scheduler, regularization_penalties
+from dltrain.optim import lightning_optimizers, regularization_penalties
 
 
 class ClassificationTask(pl.LightningModule):
@@ -74,6 +74,5 @@ class ClassificationTask(pl.LightningModule):
         self.confusion.update(logits, batch[1])
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_config, self.model.parameters())
-        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler} if scheduler else optimizer
+        return lightning_optimizers(self.optimizer_config, self.scheduler_config, self.model.parameters(),
+                                    self.trainer.estimated_stepping_batches)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from dltrain.optim import build_optimizer, build_scheduler, regularization_penalties
+from dltrain.optim import lightning_optimizers, regularization_penalties
 
 BLANK_ID = 0
 log = logging.getLogger(__name__)
@@ -97,6 +97,5 @@ class CTCTask(pl.LightningModule):
         self._evaluate(batch, self.eval_stage, self.error_rates["test"])
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.optimizer_config, self.model.parameters())
-        scheduler = build_scheduler(self.scheduler_config, optimizer, self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler} if scheduler else optimizer
+        return lightning_optimizers(self.optimizer_config, self.scheduler_config, self.model.parameters(),
+                                    self.trainer.estimated_stepping_batches)
