@@ -13,6 +13,7 @@ from dltrain.errors import UserError, debugging, report, suggestion
 COMMANDS = {
     "train": "train a model: dltrain train model=mlp optimizer.lr=0.01 trainer.max_epochs=20",
     "eval": "evaluate a run's best checkpoint: dltrain eval run=runs/2026-11-24/10-00-00",
+    "transfer": "reuse a trained model on new classes: dltrain transfer source=RUN_DIR data=... freeze=backbone",
     "export": "write a run's model as ONNX/TorchScript, verified: dltrain export run=DIR format=all",
     "predict": "label new inputs: dltrain predict run=DIR input=images/ (or model=export/model.onnx)",
     "ls": "list config groups and their options: dltrain ls [GROUP]",
@@ -23,7 +24,7 @@ HELP = f"""usage: dltrain <command> [overrides ...] [hydra flags]
 Train and evaluate deep-learning models from composable YAML configs.
 
 commands:
-{chr(10).join(f"  {name:<8}{text}" for name, text in COMMANDS.items())}
+{chr(10).join(f"  {name:<10}{text}" for name, text in COMMANDS.items())}
 
 Each command takes Hydra overrides (key=value, group=option, +key=value, ~key) and flags
 (-m/--multirun to sweep, --cfg job to print the config, --help for the command's config groups).

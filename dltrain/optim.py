@@ -12,11 +12,36 @@ from torch import nn
 SCHEDULER_STEPPING_KEYS = ("interval", "monitor", "frequency")
 
 
-def build_optimizer(config: dict[str, Any], parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(config: dict[str, Any], parameters: Iterable[nn.Parameter] | list[dict[str, Any]]
+                    ) -> torch.optim.Optimizer:
+    """The optimizer of `config` over parameters or parameter groups; a group's `lr_scale` multiplies the lr."""
     from hydra.utils import get_class
 
     options = {key: value for key, value in config.items() if key != "_target_"}
+    parameters = [_scaled(item, options.get("lr")) if isinstance(item, dict) else item for item in parameters]
     return get_class(config["_target_"])(parameters, **options)
+
+
+def _scaled(group: dict[str, Any], lr: float | None) -> dict[str, Any]:
+    group = dict(group)
+    scale = group.pop("lr_scale", 1.0)
+    if lr is not None:
+        group["lr"] = lr * scale
+    return group
+
+
+def parameter_groups(model: nn.Module, lr_scales: dict[str, float]) -> list[dict[str, Any]]:
+    """One optimizer group per learning-rate factor: the parameters under each module name of `lr_scales`
+    get its factor, the rest factor 1. Frozen parameters stay in their group: unfrozen later, they train."""
+    if not lr_scales:
+        return [{"params": list(model.parameters())}]
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        scale = next((factor for prefix, factor in lr_scales.items()
+                      if name == prefix or name.startswith(prefix + ".")), 1.0)
+        groups.setdefault(scale, []).append(parameter)
+    # The base rate's group first: metrics.csv logs the first group's rate.
+    return [{"params": groups[scale], "lr_scale": scale} for scale in sorted(groups, key=lambda scale: scale != 1.0)]
 
 
 def build_scheduler(config: dict[str, Any] | None, optimizer: torch.optim.Optimizer,

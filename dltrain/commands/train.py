@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
 
 def run(cfg: DictConfig) -> None:
     import pytorch_lightning as pl
-    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task, build_trainer, instantiate
-    from dltrain.callbacks import EpochMetricsCSV, RunMetadata
-    from dltrain.files import write_json_atomic, write_text_atomic
-    from dltrain.report import print_table, stage_metrics
+    from dltrain.assemble import build_data, build_model, build_task
 
     started = time.perf_counter()
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     data = build_data(config["data"])
-    spec = data.spec
-    model = build_model(config["model"], spec)
-    task = build_task(config, model, spec, data.class_names)
+    model = build_model(config["model"], data.spec)
+    task = build_task(config, model, data.spec, data.class_names)
+    fit_and_test(config, data, task, started)
 
-    callbacks = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
-    callbacks += [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
+
+def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: Sequence = (),
+                 command: str = "train") -> Path:
+    """Fit `task` on `data`, test its best checkpoint, write the run directory's files and print the summary.
+    Returns the run directory. Shared by train and transfer, which differ only in how the task starts."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from dltrain.assemble import build_trainer, instantiate
+    from dltrain.callbacks import EpochMetricsCSV, RunMetadata
+    from dltrain.files import write_json_atomic, write_text_atomic
+    from dltrain.report import print_table, stage_metrics
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    spec = data.spec
+    configured = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
+    every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
-    trainer = build_trainer(config["trainer"], callbacks=callbacks, logger=logger, default_root_dir=str(run_dir))
+    trainer = build_trainer(config["trainer"], callbacks=[*configured, *every_run, *callbacks], logger=logger,
+                            default_root_dir=str(run_dir))
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
 
@@ -42,7 +55,7 @@ def run(cfg: DictConfig) -> None:
 
     metrics = stage_metrics(trainer.callback_metrics, "test")
     if not trainer.is_global_zero:
-        return
+        return run_dir
     write_json_atomic(run_dir / "metrics.json", metrics)
     rows = [("model", config["model"]["_target_"].rsplit(".", 1)[-1]),
             ("data", f"{config['data']['_target_'].rsplit('.', 1)[-1]} {spec}"),
@@ -51,4 +64,5 @@ def run(cfg: DictConfig) -> None:
         rows.append((f"best {checkpointing.monitor}", float(checkpointing.best_model_score)))
     rows += list(metrics.items())
     rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", str(run_dir))]
-    print_table("dltrain train: done", rows)
+    print_table(f"dltrain {command}: done", rows)
+    return run_dir

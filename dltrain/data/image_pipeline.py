@@ -20,17 +20,24 @@ EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff",
 UNREADABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
+# ITU-R 601-2 luma weights, what PIL uses to turn RGB into grayscale ("L").
+LUMA = (0.299, 0.587, 0.114)
+
+
 class ImageBatchPipeline:
-    """uint8 or [0, 1] float images -> float in [0, 1] -> resized to `image_size` -> augmented (training
-    only) -> normalized with the dataset's per-channel mean and std.
+    """uint8 or [0, 1] float images -> float in [0, 1] -> `channels` (grayscale repeated to RGB, or RGB
+    turned to luma) -> resized to `image_size` -> augmented (training only) -> normalized with the dataset's
+    per-channel mean and std.
 
     Doing this per batch on the device keeps 8-bit datasets at a quarter of their float size in memory and
     lets the GPU, not loader workers, do the augmentation.
     """
 
     def __init__(self, image_size: int | None = None, augment: dict | None = None,
-                 normalize: dict | None = None) -> None:
-        self.image_size = image_size
+                 normalize: dict | None = None, channels: int | None = None) -> None:
+        if channels not in (None, 1, 3):
+            raise UserError(f"data.channels={channels} is invalid", "pass 1 (grayscale), 3 (RGB) or null (as stored)")
+        self.image_size, self.channels = image_size, channels
         self.augment = build_augment(**(augment or {}))
         self.mean, self.std = _statistics(normalize)
 
@@ -42,6 +49,8 @@ class ImageBatchPipeline:
 
     def __call__(self, images: torch.Tensor, training: bool) -> torch.Tensor:
         images = images.float() / 255 if images.dtype == torch.uint8 else images.float()
+        if self.channels and images.shape[1] != self.channels:
+            images = convert_channels(images, self.channels)
         if self.image_size and tuple(images.shape[-2:]) != (self.image_size, self.image_size):
             images = functional.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
                                             align_corners=False, antialias=images.shape[-1] > self.image_size)
@@ -53,6 +62,17 @@ class ImageBatchPipeline:
                          for values in (self.mean, self.std))
             images = (images - mean) / std
         return images
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """N x C x H x W images with `channels` channels: one channel repeated to three, or three weighted to luma."""
+    if channels == 3 and images.shape[1] == 1:
+        return images.expand(-1, 3, -1, -1)
+    if channels == 1 and images.shape[1] == 3:
+        weights = torch.tensor(LUMA, dtype=images.dtype, device=images.device)[None, :, None, None]
+        return (images * weights).sum(dim=1, keepdim=True)
+    raise UserError(f"cannot turn {images.shape[1]}-channel images into {channels}-channel ones",
+                    "data.channels converts between 1 (grayscale) and 3 (RGB) only")
 
 
 def _statistics(normalize: dict | None) -> tuple[list[float] | None, list[float] | None]:

@@ -13,16 +13,17 @@ from dltrain.errors import UserError
 
 class ImageDataModule(InMemoryDataModule):
     """Images held as (N, C, H, W) tensors, uint8 when the source is 8-bit; see ImageBatchPipeline for what
-    happens to each batch. `spec` reports the size after resizing, which is what the model sees."""
+    happens to each batch. `spec` reports the channels and size after conversion and resizing, which is what
+    the model sees."""
 
     input_kind = "images"
 
     def __init__(self, image_size: int | None = None, augment: dict | None = None,
-                 normalize: dict | None = None, **split_options) -> None:
+                 normalize: dict | None = None, channels: int | None = None, **split_options) -> None:
         super().__init__(**split_options)
         if image_size is not None and image_size < 1:
             raise UserError(f"data.image_size={image_size} is invalid", "pass a size in pixels, e.g. 32, or null")
-        self.pipeline = ImageBatchPipeline(image_size, augment, normalize)
+        self.pipeline = ImageBatchPipeline(image_size, augment, normalize, channels)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -35,6 +36,8 @@ class ImageDataModule(InMemoryDataModule):
         spec = super().spec
         if self.pipeline.image_size:
             spec["input_size"] = [self.pipeline.image_size] * 2
+        if self.pipeline.channels:
+            spec["in_channels"] = self.pipeline.channels
         return spec
 
     def on_after_batch_transfer(self, batch: Sequence[torch.Tensor], dataloader_idx: int) -> tuple:

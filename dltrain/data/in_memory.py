@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -59,8 +59,16 @@ class InMemoryDataModule(pl.LightningDataModule):
     input_kind: str | None = None
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, test_fraction: float = 0.2,
-                 seed: int = 0, on_device: bool = True) -> None:
+                 seed: int = 0, on_device: bool = True, classes: Sequence | None = None,
+                 max_per_class: int | None = None) -> None:
         super().__init__()
+        if max_per_class is not None and max_per_class < 1:
+            raise UserError(f"data.max_per_class={max_per_class} is invalid", "pass a count >= 1, or null for all")
+        self.classes = [str(name) for name in classes] if classes else None
+        if self.classes is not None and (len(self.classes) < 2 or len(set(self.classes)) != len(self.classes)):
+            raise UserError(f"data.classes={self.classes}: a classifier needs two or more different classes",
+                            "list them by name, e.g. data.classes=[cat,dog], or null for all")
+        self.max_per_class = max_per_class
         self.batch_size = batch_size
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.seed = seed
@@ -119,8 +127,33 @@ class InMemoryDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        self.splits = self.load_splits()
+        self.splits = self.select(self.load_splits())
         self.fit_transform(self.splits)
+
+    def select(self, splits: dict[str, tuple[Items, torch.Tensor]]) -> dict[str, tuple[Items, torch.Tensor]]:
+        """Only the `classes` asked for, relabelled in their given order, and at most `max_per_class` examples
+        of each in train and val (few-label training); the test split keeps all of its examples of them."""
+        if self.classes:
+            unknown = [name for name in self.classes if name not in self.class_names]
+            if unknown:
+                raise UserError(f"data.classes: this data has no class '{unknown[0]}'",
+                                f"its classes are: {', '.join(self.class_names)}")
+            relabel = torch.full((len(self.class_names),), -1, dtype=torch.int64)
+            relabel[[self.class_names.index(name) for name in self.classes]] = torch.arange(len(self.classes))
+            for split, (items, labels) in splits.items():
+                labels = relabel[labels]
+                kept = (labels >= 0).nonzero().squeeze(1)
+                splits[split] = _take(items, kept), labels[kept]
+            self.class_names = list(self.classes)
+        if self.max_per_class:
+            order = torch.Generator().manual_seed(self.seed)
+            for split in ("train", "val"):
+                items, labels = splits[split]
+                shuffled = torch.randperm(len(labels), generator=order)
+                kept = torch.cat([shuffled[labels[shuffled] == label][: self.max_per_class]
+                                  for label in range(len(self.class_names))]).sort().values
+                splits[split] = _take(items, kept), labels[kept]
+        return splits
 
     @property
     def spec(self) -> dict:

@@ -89,8 +89,10 @@ class TextDataModule(InMemoryDataModule):
         return {**super().state_dict(), "vocabulary": self.vocabulary.state() if self.vocabulary else None}
 
     def load_state_dict(self, state: dict) -> None:
-        """Take a trained run's classes and vocabulary, so that texts get the ids the model learned."""
-        self.class_names = list(state["class_names"])
+        """Take a trained run's classes and vocabulary, so that texts get the ids the model learned. With
+        `classes` chosen, those are the run's classes, in that order, and the file's other labels are dropped."""
+        if state.get("class_names") and not self.classes:
+            self.class_names = list(state["class_names"])
         if state.get("vocabulary"):
             self.vocabulary = Vocabulary(**state["vocabulary"])
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from dltrain.optim import lightning_optimizers, regularization_penalties
+from dltrain.tasks.base import Task
 
 
-class ClassificationTask(pl.LightningModule):
+class ClassificationTask(Task):
     """Trains `model` (inputs -> logits) with cross-entropy.
 
     Logs `train/loss`, `train/acc`, `val/loss`, `val/acc`, `val/f1` and, in the test loop,
@@ -25,10 +24,7 @@ class ClassificationTask(pl.LightningModule):
     def __init__(self, model: nn.Module, num_classes: int, optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
                  label_smoothing: float = 0.0, aux_loss_weight: float = 0.3) -> None:
-        super().__init__()
-        self.model = model
-        self.optimizer_config, self.scheduler_config = optimizer, scheduler
-        self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
+        super().__init__(model, optimizer, scheduler, regularization)
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.aux_loss_weight = aux_loss_weight
         metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro"),
@@ -38,9 +34,6 @@ class ClassificationTask(pl.LightningModule):
         self.test_metrics = metrics.clone()
         self.confusion = MulticlassConfusionMatrix(num_classes)
         self.eval_stage = "test"
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs)
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str,
                   on_step: bool) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -59,7 +52,7 @@ class ClassificationTask(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss, _, auxiliary = self._evaluate(batch, self.train_metrics, "train", on_step=True)
-        penalties = regularization_penalties(self.model, **self.regularization)
+        penalties = self.penalties()
         if auxiliary:
             penalties["aux"] = self.aux_loss_weight * sum(self.loss(extra, batch[1]) for extra in auxiliary)
         for name, penalty in penalties.items():
@@ -72,7 +65,3 @@ class ClassificationTask(pl.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         _, logits, _ = self._evaluate(batch, self.test_metrics, self.eval_stage, on_step=False)
         self.confusion.update(logits, batch[1])
-
-    def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.optimizer_config, self.scheduler_config, self.model.parameters(),
-                                    self.trainer.estimated_stepping_batches)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from dltrain.optim import lightning_optimizers, regularization_penalties
+from dltrain.tasks.base import Task
 
 BLANK_ID = 0
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ def greedy_decode(logits: torch.Tensor) -> list[list[int]]:
     return decoded
 
 
-class CTCTask(pl.LightningModule):
+class CTCTask(Task):
     """Trains `model` (N x 1 x frames x features -> N x frames x classes; a recurrent model with
     `pooling: none`) on targets of character ids (N x L, 0-padded) with connectionist temporal classification.
 
@@ -36,19 +35,13 @@ class CTCTask(pl.LightningModule):
 
     def __init__(self, model: nn.Module, num_classes: int, class_names: list[str], optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None) -> None:
-        super().__init__()
-        self.model = model
+        super().__init__(model, optimizer, scheduler, regularization)
         self.alphabet = list(class_names)
         if len(self.alphabet) != num_classes:
             raise ValueError(f"the alphabet has {len(self.alphabet)} symbols but the model {num_classes} outputs")
-        self.optimizer_config, self.scheduler_config = optimizer, scheduler
-        self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
         self.error_rates = nn.ModuleDict({stage: nn.ModuleDict({"cer": CharErrorRate(), "wer": WordErrorRate()})
                                           for stage in ("val", "test")})
         self.eval_stage = "test"
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(inputs)
 
     def on_fit_start(self) -> None:
         """CUDA's CTC backward has no deterministic kernel: under `trainer.deterministic=true` it would stop the
@@ -73,7 +66,7 @@ class CTCTask(pl.LightningModule):
         inputs, targets = batch
         loss = self._loss(self(inputs), targets)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
-        penalties = regularization_penalties(self.model, **self.regularization)
+        penalties = self.penalties()
         for name, penalty in penalties.items():
             self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(targets))
         return loss + sum(penalties.values())
@@ -95,7 +88,3 @@ class CTCTask(pl.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._evaluate(batch, self.eval_stage, self.error_rates["test"])
-
-    def configure_optimizers(self) -> Any:
-        return lightning_optimizers(self.optimizer_config, self.scheduler_config, self.model.parameters(),
-                                    self.trainer.estimated_stepping_batches)

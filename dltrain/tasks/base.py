@@ -1,0 +1,38 @@
+"""What every task shares: the model it trains, its optimizer and schedule, and the L1/L2 penalties."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from dltrain.optim import lightning_optimizers, parameter_groups, regularization_penalties
+
+
+class Task(pl.LightningModule):
+    """A LightningModule around `model`; subclasses own the loss, the metrics and the logging.
+
+    `learning_rate_scales` maps module names of the model to factors on the optimizer's learning rate (empty:
+    one rate for all); `dltrain transfer` trains a loaded backbone more gently than a new head with it.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
+                 regularization: dict[str, float] | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_config, self.scheduler_config = optimizer, scheduler
+        self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
+        self.learning_rate_scales: dict[str, float] = {}
+
+    def forward(self, inputs: torch.Tensor) -> Any:
+        return self.model(inputs)
+
+    def penalties(self) -> dict[str, torch.Tensor]:
+        return regularization_penalties(self.model, **self.regularization)
+
+    def configure_optimizers(self) -> Any:
+        groups = parameter_groups(self.model, self.learning_rate_scales)
+        return lightning_optimizers(self.optimizer_config, self.scheduler_config, groups,
+                                    self.trainer.estimated_stepping_batches)
