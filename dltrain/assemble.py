@@ -53,13 +53,14 @@ def _check_model_reads(target: str | None, spec: dict[str, Any]) -> None:
 
 
 def _takes(target: str | None, argument: str) -> bool:
-    """Whether the class `target` accepts `argument`; True when it cannot be told (instantiate reports those)."""
+    """Whether the class or function `target` accepts `argument`; True when it cannot be told (instantiate
+    reports those)."""
     import inspect
 
-    from hydra.utils import get_class
+    from hydra.utils import get_object
 
     try:
-        parameters = inspect.signature(get_class(target)).parameters
+        parameters = inspect.signature(get_object(target)).parameters
     except Exception:
         return True
     return argument in parameters or any(parameter.kind is inspect.Parameter.VAR_KEYWORD

@@ -162,11 +162,13 @@ def _under(name: str, prefixes: list[str]) -> bool:
 
 @dataclass
 class WeightReport:
-    """What happened to each tensor of the new model's state_dict, and to the source's that found no place."""
+    """What happened to each tensor of the new model's state_dict (loaded, or new: in the head, absent from
+    the source, or shaped differently there), and to the source's tensors that found no place."""
 
     loaded: list[str] = field(default_factory=list)
     new: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, list[int], list[int]]] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def rows(self, model: nn.Module, heads: list[str]) -> list[tuple[str, str]]:
@@ -175,16 +177,18 @@ class WeightReport:
         def count(names: list[str]) -> str:
             return f"{len(names)} tensors, {sum(sizes[name].numel() for name in names):,} values"
 
-        rows = [("loaded", count(self.loaded)), ("new (head: " + ", ".join(heads) + ")",
-                                                  count([name for name in self.new if _under(name, heads)]))]
         mismatched = {name for name, _, _ in self.mismatched}
-        others = [name for name in self.new if not _under(name, heads) and name not in mismatched]
-        if others:
-            rows.append(("new (not in the source)", ", ".join(others)))
+        rows = [("loaded", count(self.loaded)),
+                (f"new (head: {', '.join(heads)})", count([name for name in self.new if _under(name, heads)]))]
+        absent = [name for name in self.new if not _under(name, heads) and name not in mismatched]
+        if absent:
+            rows.append(("new (not in the source)", ", ".join(absent)))
         for name, source_shape, own_shape in self.mismatched:
             rows.append((f"new: {name}", f"shape {_shape(source_shape)} in the source, {_shape(own_shape)} here"))
+        if self.replaced:
+            rows.append(("replaced (the source's head)", ", ".join(self.replaced)))
         if self.skipped:
-            rows.append(("skipped (source only)", ", ".join(self.skipped)))
+            rows.append(("skipped (not in this model)", ", ".join(self.skipped)))
         return rows
 
 
@@ -207,7 +211,8 @@ def load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], heads: lis
         else:
             own[name] = source.to(tensor.dtype)
             report.loaded.append(name)
-    report.skipped = [name for name in weights if name not in own or _under(name, heads)]
+    report.replaced = [name for name in weights if _under(name, heads)]
+    report.skipped = [name for name in weights if name not in own and not _under(name, heads)]
     if not any(name in dict(model.named_parameters()) for name in report.loaded):
         raise UserError(f"none of the source's {len(weights)} weights fit {type(model).__name__} "
                         f"(e.g. '{next(iter(weights), '')}')", "the source's architecture differs from this "
@@ -244,15 +249,20 @@ def frozen_blocks(model: nn.Module, freeze: Any, heads: list[str]) -> list[str]:
     raise UserError(f"freeze={freeze!r} is not a choice", f"pass freeze={FREEZE_CHOICES.replace(', ', '|')}")
 
 
-def frozen_parameters(model: nn.Module, frozen: list[str], heads: list[str]) -> list[str]:
-    """Parameter names inside the frozen modules; with `backbone` that is every parameter outside the head."""
-    return [name for name, _ in model.named_parameters() if _under(name, frozen) and not _under(name, heads)]
+def frozen_parameters(model: nn.Module, frozen: list[str], report: WeightReport) -> list[str]:
+    """Loaded parameters inside the frozen modules: a newly initialised layer (a head, a first convolution
+    whose shape changed) always trains, else it would stay random."""
+    loaded = set(report.loaded)
+    return [name for name, _ in model.named_parameters() if _under(name, frozen) and name in loaded]
 
 
-def batch_norms(model: nn.Module, frozen: list[str]) -> list[nn.Module]:
-    """BatchNorm layers inside frozen modules: kept in eval mode, so the source's running statistics stay."""
+def batch_norms(model: nn.Module, frozen: list[str], report: WeightReport) -> list[nn.Module]:
+    """Loaded BatchNorm layers inside frozen modules: kept in eval mode, so the source's running statistics
+    normalize the new data instead of the few new examples' batch statistics."""
+    loaded = set(report.loaded)
     return [module for name, module in model.named_modules()
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and _under(name, frozen)]
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and _under(name, frozen)
+            and f"{name}.running_mean" in loaded]
 
 
 def input_adaptation(kind: str, source_spec: dict[str, Any], data_spec: dict[str, Any],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -106,3 +107,51 @@ def test_tabular_errors_name_the_problem(tmp_path: Path, content: str, message: 
 def test_fractions_must_leave_training_data():
     with pytest.raises(UserError, match="leaves no training data"):
         DigitsDataModule(val_fraction=0.5, test_fraction=0.5).setup()
+
+
+def test_chosen_classes_are_relabelled_in_the_given_order_and_capped_per_class():
+    every = DigitsDataModule(seed=3)
+    every.setup()
+    chosen = DigitsDataModule(seed=3, classes=[7, 2, 9], max_per_class=20)
+    chosen.setup()
+    assert chosen.class_names == ["7", "2", "9"] and chosen.spec["num_classes"] == 3
+    assert chosen.splits["train"][1].bincount().tolist() == [20, 20, 20]
+    assert max(chosen.splits["val"][1].bincount().tolist()) <= 20
+    test_inputs, test_labels = chosen.splits["test"]
+    all_inputs, all_labels = every.splits["test"]
+    for new_label, old_label in enumerate((7, 2, 9)):
+        # The test split keeps every example of a chosen class, under its new label.
+        assert torch.equal(test_inputs[test_labels == new_label], all_inputs[all_labels == old_label])
+    again = DigitsDataModule(seed=3, classes=[7, 2, 9], max_per_class=20)
+    again.setup()
+    assert torch.equal(again.splits["train"][0], chosen.splits["train"][0])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"classes": ["3", "eleven"]}, "this data has no class 'eleven'"),
+    ({"classes": ["3"]}, "two or more different classes"),
+    ({"classes": ["3", "3"]}, "two or more different classes"),
+    ({"max_per_class": 0}, "data.max_per_class=0 is invalid"),
+])
+def test_class_selection_errors(options: dict, message: str):
+    with pytest.raises(UserError, match=message):
+        DigitsDataModule(**options).setup()
+
+
+def test_images_convert_between_grayscale_and_rgb():
+    from PIL import Image
+
+    from dltrain.data.image_pipeline import ImageBatchPipeline
+
+    gray = DigitsDataModule(channels=3)
+    gray.setup()
+    assert gray.spec["in_channels"] == 3
+    images = gray.splits["train"][0][:4]
+    rgb = gray.pipeline(images, training=False)
+    assert rgb.shape[1] == 3 and torch.equal(rgb[:, 0], rgb[:, 2])
+    pixels = torch.randint(0, 256, (1, 3, 5, 5), dtype=torch.uint8)
+    luma = ImageBatchPipeline(channels=1)(pixels, training=False)
+    pil = Image.fromarray(pixels[0].permute(1, 2, 0).numpy()).convert("L")
+    assert torch.allclose(luma[0, 0] * 255, torch.tensor(np.asarray(pil), dtype=torch.float32), atol=1.0)
+    with pytest.raises(UserError, match="data.channels=2"):
+        ImageBatchPipeline(channels=2)

@@ -38,22 +38,20 @@ def run(cfg: DictConfig) -> None:
     heads = head_names(model, config["head"])
     report = load_backbone(model, source.weights, heads)
     frozen = frozen_blocks(model, config["freeze"], heads)
-    frozen_names = frozen_parameters(model, frozen, heads)
+    frozen_names = frozen_parameters(model, frozen, report)
     task = build_task(config, model, spec, data.class_names)
+    parameters = dict(model.named_parameters())
     scale = float(config["backbone_lr_scale"])
     if scale != 1.0:
-        task.learning_rate_scales = {name: scale for name, _ in model.named_parameters()
-                                     if not any(name.startswith(head + ".") for head in heads)}
-
-    parameters = dict(model.named_parameters())
+        task.learning_rate_scales = {name: scale for name in report.loaded if name in parameters}
     rows = [("source", source.name), *report.rows(model, heads),
             ("frozen", _frozen_summary(frozen, frozen_names, parameters, config["unfreeze_at_epoch"])),
-            ("backbone lr", f"{scale:g} x optimizer.lr"), ("classes", ", ".join(data.class_names))]
+            ("loaded layers' lr", f"{scale:g} x optimizer.lr"), ("classes", ", ".join(data.class_names))]
     print_table("dltrain transfer: starting weights", rows)
     config["transferred_from"] = {**source.record, "loaded": len(report.loaded), "new": report.new,
                                   "mismatched": [name for name, _, _ in report.mismatched],
                                   "frozen": frozen}
-    callbacks = [FrozenBackbone([parameters[name] for name in frozen_names], batch_norms(model, frozen),
+    callbacks = [FrozenBackbone([parameters[name] for name in frozen_names], batch_norms(model, frozen, report),
                                 config["unfreeze_at_epoch"])] if frozen_names else []
     fit_and_test(config, data, task, started, callbacks, command="transfer")
 
