@@ -228,3 +228,23 @@ def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: l
 def test_source_errors(tmp_path: Path, arguments: list[str], fragments: list[str]):
     _assert_user_error(run_dltrain("transfer", *arguments, cwd=tmp_path), *fragments)
     assert not (tmp_path / "runs").exists()
+
+
+def test_text_keeps_the_source_vocabulary(tmp_path: Path):
+    from tests.fabricate import topic_texts, write_texts
+
+    write_texts(tmp_path / "topics.csv", topic_texts(120))
+    source = run_dltrain("train", "model=gru", "data=text", "data.path=topics.csv", "debug=smoke",
+                         "hydra.run.dir=source", cwd=tmp_path)
+    assert source.returncode == 0, source.stderr[-3000:]
+    # New labels, and words the source never saw: they must map to the source's <unk>, not to new ids.
+    write_texts(tmp_path / "moods.csv", [(f"{text} zyzzyva", "calm" if index % 2 else "tense")
+                                         for index, (text, _) in enumerate(topic_texts(80, seed=5))])
+    result = run_dltrain("transfer", "source=source", "data=text", "data.path=moods.csv", "debug=smoke",
+                         "hydra.run.dir=moods", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = torch.load(tmp_path / "source" / "checkpoints" / "last.ckpt", weights_only=True)
+    after = torch.load(tmp_path / "moods" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["TextDataModule"]["vocabulary"] == before["TextDataModule"]["vocabulary"]
+    assert after["TextDataModule"]["class_names"] == ["calm", "tense"]
+    assert torch.equal(after["state_dict"]["model.front.weight"], before["state_dict"]["model.front.weight"])
