@@ -57,8 +57,8 @@ def _run_source(path: Path, trust: bool) -> Source:
 
     from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint
 
-    checkpoint_path = find_checkpoint(str(path) if path.is_dir() or not path.suffix else None,
-                                      str(path) if path.suffix else None)
+    is_file = path.is_file() or (path.suffix == ".ckpt" and not path.is_dir())
+    checkpoint_path = find_checkpoint(None, str(path)) if is_file else find_checkpoint(str(path), None)
     checkpoint = load_checkpoint(checkpoint_path, trust=trust)
     metadata = checkpoint[METADATA_KEY]
     config = metadata["config"]

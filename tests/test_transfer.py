@@ -218,6 +218,7 @@ def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: l
 
 @pytest.mark.parametrize(("arguments", "fragments"), [
     (["source=nowhere"], ["run directory not found: nowhere"]),
+    (["source=nowhere/best.ckpt"], ["checkpoint not found: nowhere/best.ckpt"]),
     (["source=torchvision", "model=lenet"], ["needs a model torchvision has"]),
     (["source=torchvision", "model=resnet", "model.depth=18"], ["needs model.weights"]),
     (["source=torchvision", "model=resnet", "model.depth=18", "model.weights=missing.pth"],
@@ -240,7 +241,7 @@ def test_text_keeps_the_source_vocabulary(tmp_path: Path):
     # New labels, and words the source never saw: they must map to the source's <unk>, not to new ids.
     write_texts(tmp_path / "moods.csv", [(f"{text} zyzzyva", "calm" if index % 2 else "tense")
                                          for index, (text, _) in enumerate(topic_texts(80, seed=5))])
-    result = run_dltrain("transfer", "source=source", "data=text", "data.path=moods.csv", "debug=smoke",
+    result = run_dltrain("transfer", "source=source/checkpoints/last.ckpt", "data=text", "data.path=moods.csv", "debug=smoke",
                          "hydra.run.dir=moods", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     before = torch.load(tmp_path / "source" / "checkpoints" / "last.ckpt", weights_only=True)
