@@ -95,7 +95,8 @@ def _clips(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[li
     if not paths:
         return [], torch.empty(0)
     rate, duration = state["sample_rate"], state["duration"]
-    clips = np.stack([read_clip(path, rate, duration) for path in paths])
+    cut = state.get("cut_long_clips", True)
+    clips = np.stack([read_clip(path, rate, duration, cut=cut) for path in paths])
     features = LogMelSpectrogram(rate, **(data_config.get("features") or {}))(torch.from_numpy(clips))
     mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return [str(path) for path in paths], ((features - mean) / std).unsqueeze(1)

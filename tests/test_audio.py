@@ -13,8 +13,8 @@ from dltrain.data.audio_folder import AudioFolderDataModule
 from dltrain.data.spectrogram import LogMelSpectrogram, mel_filterbank, spec_augment
 from dltrain.data.transcribed_audio import TranscribedAudioDataModule
 from dltrain.data.wav import read_wav
+from dltrain.decoding import greedy_decode
 from dltrain.errors import UserError
-from dltrain.tasks.ctc import greedy_decode
 from tests.fabricate import write_wav
 
 

@@ -3,11 +3,13 @@ keyword spotting on a held-out voice, every recurrent model on audio, and CTC sp
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from torchmetrics.text import CharErrorRate
 
 from tests.fabricate import VOICES, spoken_digit_strings, spoken_words
 
@@ -56,3 +58,17 @@ def test_ctc_transcribes_spoken_digit_strings(dltrain, tmp_path: Path):
     result = dltrain("eval", "run=run")
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "eval.json").read_text()) == metrics
+
+    # predict transcribes new clips; the exported ONNX file spells exactly what the run does.
+    result = dltrain("predict", "run=run", "input=strings", "output=from_run.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert dltrain("export", "run=run", "format=onnx").returncode == 0
+    result = dltrain("predict", "model=run/export/model.onnx", "input=strings", "output=from_onnx.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from_run = list(csv.DictReader((tmp_path / "from_run.csv").open()))
+    assert [row["transcript"] for row in from_run] == \
+        [row["transcript"] for row in csv.DictReader((tmp_path / "from_onnx.csv").open())]
+    truth = {row["file"]: row["text"] for row in csv.DictReader((tmp_path / "strings" / "transcripts.csv").open())}
+    assert len(from_run) == len(truth) == 400
+    spoken = [truth[Path(row["input"]).name] for row in from_run]
+    assert CharErrorRate()([row["transcript"] for row in from_run], spoken) < 0.5

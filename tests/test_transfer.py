@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from torch import nn
 
 from dltrain.errors import UserError
 from dltrain.models.googlenet import build_googlenet
@@ -17,9 +16,16 @@ from dltrain.models.lenet import LeNet5
 from dltrain.models.mlp import MLP
 from dltrain.models.resnet import build_resnet
 from dltrain.optim import build_optimizer, parameter_groups
-from dltrain.transfer import (batch_norms, blocks, frozen_blocks, frozen_parameters, head_names, input_adaptation,
-                              load_backbone)
-from tests.conftest import only_run_dir, run_dltrain
+from dltrain.transfer import (
+    batch_norms,
+    blocks,
+    frozen_blocks,
+    frozen_parameters,
+    head_names,
+    input_adaptation,
+    load_backbone,
+)
+from tests.conftest import run_dltrain
 
 NEW_DIGITS = "data.classes=[5,6,7,8,9]"
 # Both runs of the comparison see the same 100 examples without augmentation: what differs is only where
@@ -241,8 +247,8 @@ def test_text_keeps_the_source_vocabulary(tmp_path: Path):
     # New labels, and words the source never saw: they must map to the source's <unk>, not to new ids.
     write_texts(tmp_path / "moods.csv", [(f"{text} zyzzyva", "calm" if index % 2 else "tense")
                                          for index, (text, _) in enumerate(topic_texts(80, seed=5))])
-    result = run_dltrain("transfer", "source=source/checkpoints/last.ckpt", "data=text", "data.path=moods.csv", "debug=smoke",
-                         "hydra.run.dir=moods", cwd=tmp_path)
+    result = run_dltrain("transfer", "source=source/checkpoints/last.ckpt", "data=text", "data.path=moods.csv",
+                         "debug=smoke", "hydra.run.dir=moods", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     before = torch.load(tmp_path / "source" / "checkpoints" / "last.ckpt", weights_only=True)
     after = torch.load(tmp_path / "moods" / "checkpoints" / "last.ckpt", weights_only=True)

@@ -49,27 +49,41 @@ def run(cfg: DictConfig) -> None:
     names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
                                 predictor.state, predictor.spec)
     with torch.no_grad():
-        logits = torch.cat([predictor.forward(chunk) for chunk in inputs.split(CHUNK)])
-    if logits.dim() != 2:
-        raise UserError("this model gives one output per frame (task=ctc): predict does not transcribe yet",
-                        "evaluate it with dltrain eval, which reports cer and wer")
-    top_k = min(cfg.top_k, logits.shape[1])
-    probabilities, indices = logits.float().softmax(dim=1).topk(top_k, dim=1)
+        outputs = torch.cat([predictor.forward(chunk) for chunk in inputs.split(CHUNK)])
+    if outputs.dim() == 3:
+        header, rows = _transcribed(names, outputs, predictor.class_names)
+    else:
+        header, rows = _labelled(names, outputs, predictor.class_names, cfg.top_k)
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    ranks = [f"_{rank}" if rank > 1 else "" for rank in range(1, top_k + 1)]
-    writer.writerow(["input"] + [column for rank in ranks for column in (f"label{rank}", f"probability{rank}")])
-    for name, row_probabilities, row_indices in zip(names, probabilities.tolist(), indices.tolist(), strict=True):
-        cells = [value for index, probability in zip(row_indices, row_probabilities, strict=True)
-                 for value in (predictor.class_names[index], f"{probability:.6f}")]
-        writer.writerow([name, *cells])
+    writer.writerows([header, *rows])
     output = write_text_atomic(Path(cfg.output).expanduser(), buffer.getvalue())
 
-    shown = [(name, f"{predictor.class_names[row[0]]} ({probability[0]:.3f})")
-             for name, row, probability in zip(names[:10], indices.tolist(), probabilities.tolist(), strict=False)]
-    more = [("...", f"{len(names) - 10} more")] if len(names) > 10 else []
-    print_table("dltrain predict", [*shown, *more, ("predictions", f"{output} ({len(names)} rows)")])
+    shown = [(row[0], row[1] if len(row) == 2 else f"{row[1]} ({float(row[2]):.3f})") for row in rows[:10]]
+    more = [("...", f"{len(rows) - 10} more")] if len(rows) > 10 else []
+    print_table("dltrain predict", [*shown, *more, ("predictions", f"{output} ({len(rows)} rows)")])
+
+
+def _labelled(names: list[str], logits, class_names: list[str], top_k: int) -> tuple[list[str], list[list[str]]]:
+    """`input,label,probability` (then `label_2,probability_2`, ...): the top_k classes of each input."""
+    top_k = min(top_k, logits.shape[1])
+    probabilities, indices = logits.float().softmax(dim=1).topk(top_k, dim=1)
+    ranks = [f"_{rank}" if rank > 1 else "" for rank in range(1, top_k + 1)]
+    header = ["input"] + [column for rank in ranks for column in (f"label{rank}", f"probability{rank}")]
+    rows = [[name, *(value for index, probability in zip(row_indices, row_probabilities, strict=True)
+                     for value in (class_names[index], f"{probability:.6f}"))]
+            for name, row_probabilities, row_indices in zip(names, probabilities.tolist(), indices.tolist(),
+                                                            strict=True)]
+    return header, rows
+
+
+def _transcribed(names: list[str], logits, alphabet: list[str]) -> tuple[list[str], list[list[str]]]:
+    """`input,transcript`: models with one output per frame (task=ctc) spell their best path."""
+    from dltrain.decoding import transcripts
+
+    return ["input", "transcript"], [[name, text] for name, text in zip(names, transcripts(logits, alphabet),
+                                                                        strict=True)]
 
 
 def _trained(cfg: DictConfig) -> Predictor:

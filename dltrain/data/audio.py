@@ -88,4 +88,4 @@ class AudioDataModule(InMemoryDataModule):
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "sample_rate": self.sample_rate, "duration": self.duration,
-                "mean": self.mean, "std": self.std}
+                "cut_long_clips": self.cut_long_clips, "mean": self.mean, "std": self.std}

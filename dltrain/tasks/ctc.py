@@ -10,19 +10,10 @@ from torch import nn
 from torch.nn import functional
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from dltrain.decoding import BLANK_ID, spell, transcripts
 from dltrain.tasks.base import Task
 
-BLANK_ID = 0
 log = logging.getLogger(__name__)
-
-
-def greedy_decode(logits: torch.Tensor) -> list[list[int]]:
-    """Best class per frame, repeats merged, blanks dropped: CTC's best-path decoding."""
-    decoded = []
-    for best in logits.argmax(dim=-1).cpu():
-        merged = torch.unique_consecutive(best)
-        decoded.append(merged[merged != BLANK_ID].tolist())
-    return decoded
 
 
 class CTCTask(Task):
@@ -51,9 +42,6 @@ class CTCTask(Task):
             log.warning("task=ctc on a GPU: CTC loss backward is not deterministic there; other ops still are")
             torch.use_deterministic_algorithms(True, warn_only=True)
 
-    def transcribe(self, ids: list[int]) -> str:
-        return "".join(self.alphabet[index] for index in ids)
-
     def _loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         if logits.dim() != 3:
             raise ValueError("task=ctc needs per-frame outputs (N x frames x classes): set model.pooling=none")
@@ -75,8 +63,8 @@ class CTCTask(Task):
         inputs, targets = batch
         logits = self(inputs)
         loss = self._loss(logits, targets)
-        predicted = [self.transcribe(ids) for ids in greedy_decode(logits)]
-        expected = [self.transcribe([i for i in row if i != BLANK_ID]) for row in targets.tolist()]
+        predicted = transcripts(logits, self.alphabet)
+        expected = [spell([i for i in row if i != BLANK_ID], self.alphabet) for row in targets.tolist()]
         for rate in rates.values():
             rate.update(predicted, expected)
         self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(targets), sync_dist=True)
