@@ -192,6 +192,9 @@ def test_torchvision_weights_onto_grayscale_images(tmp_path: Path):
     assert torch.equal(trained["model.layer2.0.bn1.running_mean"], published["layer2.0.bn1.running_mean"])
     assert torch.equal(trained["model.layer4.1.conv2.weight"], published["layer4.1.conv2.weight"])
     assert not torch.equal(trained["model.fc.weight"][:, :4], torch.zeros(10, 4))
+    # A transferred run is an ordinary one: eval rebuilds its RGB inputs from the run's own config.
+    evaluated = run_dltrain("eval", "run=run", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
 
 
 def _assert_user_error(result, *fragments: str) -> None:
