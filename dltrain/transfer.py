@@ -113,7 +113,6 @@ def _torchvision_weights(architecture: str, weights: str) -> dict[str, torch.Ten
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
             raise UserError(f"cannot read weights file {path}: {str(error).strip().splitlines()[0]}",
                             "pass a state_dict saved with torch.save, as torchvision's .pth files are") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
         if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
             raise UserError(f"{path} holds no state_dict (names to tensors)",
                             "pass a file saved with torch.save(model.state_dict(), path)")
@@ -156,7 +155,8 @@ def head_names(model: nn.Module, chosen: str | list[str] | None = None) -> list[
     return [linears[-1], *last_of_auxiliary]
 
 
-def _under(name: str, prefixes: list[str]) -> bool:
+def under(name: str, prefixes: list[str]) -> bool:
+    """Whether `name` is one of the module names `prefixes` or inside one of them."""
     return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
@@ -179,8 +179,8 @@ class WeightReport:
 
         mismatched = {name for name, _, _ in self.mismatched}
         rows = [("loaded", count(self.loaded)),
-                (f"new (head: {', '.join(heads)})", count([name for name in self.new if _under(name, heads)]))]
-        absent = [name for name in self.new if not _under(name, heads) and name not in mismatched]
+                (f"new (head: {', '.join(heads)})", count([name for name in self.new if under(name, heads)]))]
+        absent = [name for name in self.new if not under(name, heads) and name not in mismatched]
         if absent:
             rows.append(("new (not in the source)", ", ".join(absent)))
         for name, source_shape, own_shape in self.mismatched:
@@ -203,7 +203,7 @@ def load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], heads: lis
     own = model.state_dict()
     for name, tensor in own.items():
         source = weights.get(name)
-        if _under(name, heads) or source is None:
+        if under(name, heads) or source is None:
             report.new.append(name)
         elif source.shape != tensor.shape:
             report.mismatched.append((name, list(source.shape), list(tensor.shape)))
@@ -211,8 +211,8 @@ def load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], heads: lis
         else:
             own[name] = source.to(tensor.dtype)
             report.loaded.append(name)
-    report.replaced = [name for name in weights if _under(name, heads)]
-    report.skipped = [name for name in weights if name not in own and not _under(name, heads)]
+    report.replaced = [name for name in weights if under(name, heads)]
+    report.skipped = [name for name in weights if name not in own and not under(name, heads)]
     if not any(name in dict(model.named_parameters()) for name in report.loaded):
         raise UserError(f"none of the source's {len(weights)} weights fit {type(model).__name__} "
                         f"(e.g. '{next(iter(weights), '')}')", "the source's architecture differs from this "
@@ -236,7 +236,7 @@ def blocks(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
 def frozen_blocks(model: nn.Module, freeze: Any, heads: list[str]) -> list[str]:
     """Names of the modules `freeze` keeps fixed: `backbone` (all but the head), `none`, or the first N blocks.
     A block holding a head (an auxiliary classifier) is frozen but for its head."""
-    body = [name for name, _ in blocks(model) if not _under(name, heads)]
+    body = [name for name, _ in blocks(model) if not under(name, heads)]
     if freeze in (None, "none", False):
         return []
     if freeze == "backbone":
@@ -253,7 +253,7 @@ def frozen_parameters(model: nn.Module, frozen: list[str], report: WeightReport)
     """Loaded parameters inside the frozen modules: a newly initialised layer (a head, a first convolution
     whose shape changed) always trains, else it would stay random."""
     loaded = set(report.loaded)
-    return [name for name, _ in model.named_parameters() if _under(name, frozen) and name in loaded]
+    return [name for name, _ in model.named_parameters() if under(name, frozen) and name in loaded]
 
 
 def batch_norms(model: nn.Module, frozen: list[str], report: WeightReport) -> list[nn.Module]:
@@ -261,7 +261,7 @@ def batch_norms(model: nn.Module, frozen: list[str], report: WeightReport) -> li
     normalize the new data instead of the few new examples' batch statistics."""
     loaded = set(report.loaded)
     return [module for name, module in model.named_modules()
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and _under(name, frozen)
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and under(name, frozen)
             and f"{name}.running_mean" in loaded]
 
 

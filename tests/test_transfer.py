@@ -187,6 +187,7 @@ def test_torchvision_weights_onto_grayscale_images(tmp_path: Path):
     config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert config["data"]["channels"] == 3 and "weights" not in config["model"]
     assert config["transferred_from"]["torchvision"] == "resnet18"
+    assert config["transferred_from"]["frozen"][:2] == ["bn1", "layer1.0"]  # conv1 is new: it trains
     trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     # Frozen batch norm in eval mode: the published running statistics are still there after training.
     assert torch.equal(trained["model.layer2.0.bn1.running_mean"], published["layer2.0.bn1.running_mean"])

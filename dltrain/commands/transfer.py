@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> None:
     from dltrain.commands.train import fit_and_test
     from dltrain.finetuning import FrozenBackbone
     from dltrain.report import print_table
-    from dltrain.transfer import batch_norms, frozen_blocks, frozen_parameters, head_names, load_backbone
+    from dltrain.transfer import batch_norms, frozen_blocks, frozen_parameters, head_names, load_backbone, under
 
     config["model"] = {key: value for key, value in source.model_config.items() if key != "weights"}
     pl.seed_everything(config["seed"], workers=True, verbose=False)
@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> None:
     report = load_backbone(model, source.weights, heads)
     frozen = frozen_blocks(model, config["freeze"], heads)
     frozen_names = frozen_parameters(model, frozen, report)
+    frozen = [block for block in frozen if any(under(name, [block]) for name in frozen_names)]
     task = build_task(config, model, spec, data.class_names)
     parameters = dict(model.named_parameters())
     scale = float(config["backbone_lr_scale"])
