@@ -71,6 +71,10 @@ def test_clips_are_read_as_the_training_data_read_them(tmp_path: Path):
     names, inputs = read_inputs("clips", tmp_path / "clips" / "low", config, data.state_dict(), data.spec)
     expected = (data.features_of([tmp_path / "clips" / "low" / f"{i}.wav" for i in range(8)]) - data.mean) / data.std
     assert len(names) == 8 and torch.allclose(inputs, expected)
+    # A transcribed clip must be heard whole, in predict as in training: one longer than `duration` is refused.
+    write_wav(tmp_path / "long.wav", np.zeros(rate), rate)
+    with pytest.raises(UserError, match="long.wav lasts 1.00 s, longer than data.duration=0.5"):
+        read_inputs("clips", tmp_path / "long.wav", config, {**data.state_dict(), "cut_long_clips": False}, data.spec)
 
 
 def test_rows_are_standardized_with_the_training_statistics(tmp_path: Path, iris_like_csv: Path):
