@@ -265,24 +265,22 @@ def batch_norms(model: nn.Module, frozen: list[str], report: WeightReport) -> li
             and f"{name}.running_mean" in loaded]
 
 
-def input_adaptation(kind: str, source_spec: dict[str, Any], data_spec: dict[str, Any],
+def input_adaptation(source_spec: dict[str, Any], data_channels: int, data_size: list[int],
                      data_config: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """Data settings that make new images look like the source's (channels, size), and the one line that
-    says so; other kinds of data are taken as they are (a layer whose shape then differs is reported)."""
-    if kind != "images":
-        return {}, ""
+    says so. (Other kinds of data are taken as they are: a layer whose shape then differs is reported.)"""
     changes, said = {}, []
     channels = source_spec.get("in_channels")
-    if channels and data_spec["in_channels"] != channels:
+    if channels and data_channels != channels:
         changes["channels"] = channels
         said.append("grayscale to RGB" if channels == 3 else "RGB to grayscale")
     size = source_spec.get("input_size")
-    if size and list(data_spec["input_size"]) != list(size):
+    if size and list(data_size) != list(size):
         if size[0] != size[1]:
             raise UserError(f"the source model reads {size[0]}x{size[1]} images; data.image_size makes square ones",
                             "transfer from a model trained on square images")
         changes["image_size"] = size[0]
-        said.append("resized from {}x{} to {}x{}".format(*data_spec["input_size"], *size))
+        said.append("resized from {}x{} to {}x{}".format(*data_size, *size))
     unknown = [key for key in changes if key not in data_config]
     if unknown:
         raise UserError(f"the data must be {', '.join(said)} for this source, but data "

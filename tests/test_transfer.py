@@ -93,16 +93,12 @@ def test_loaded_layers_learn_at_the_scaled_rate():
 
 def test_images_are_adapted_to_the_source_channels_and_size():
     digits = {"_target_": "dltrain.data.digits.DigitsDataModule", "image_size": 16, "channels": None}
-    changes, line = input_adaptation("images", {"in_channels": 3, "input_size": [32, 32]},
-                                     {"in_channels": 1, "input_size": [16, 16]}, digits)
+    changes, line = input_adaptation({"in_channels": 3, "input_size": [32, 32]}, 1, [16, 16], digits)
     assert changes == {"channels": 3, "image_size": 32}
     assert line == "inputs adapted to the source model: grayscale to RGB, resized from 16x16 to 32x32"
-    assert input_adaptation("images", {"in_channels": 3, "input_size": None},
-                            {"in_channels": 3, "input_size": [16, 16]}, digits) == ({}, "")
-    assert input_adaptation("rows", {"in_channels": 1, "input_size": [4]},
-                            {"in_channels": 1, "input_size": [3]}, {}) == ({}, "")
+    assert input_adaptation({"in_channels": 3, "input_size": None}, 3, [16, 16], digits) == ({}, "")
     with pytest.raises(UserError, match="has no channels setting"):
-        input_adaptation("images", {"in_channels": 3, "input_size": None}, {"in_channels": 1, "input_size": [8, 8]},
+        input_adaptation({"in_channels": 3, "input_size": None}, 1, [8, 8],
                          {"_target_": "dltrain.data.synthetic.SyntheticDataModule"})
 
 
@@ -259,3 +255,12 @@ def test_text_keeps_the_source_vocabulary(tmp_path: Path):
     assert after["TextDataModule"]["vocabulary"] == before["TextDataModule"]["vocabulary"]
     assert after["TextDataModule"]["class_names"] == ["calm", "tense"]
     assert torch.equal(after["state_dict"]["model.front.weight"], before["state_dict"]["model.front.weight"])
+
+
+def test_an_image_folder_tells_its_format_without_decoding(tmp_path: Path):
+    from dltrain.data.image_folder import ImageFolderDataModule
+    from tests.fabricate import write_image_tree
+
+    write_image_tree(tmp_path / "photos")
+    data = ImageFolderDataModule(str(tmp_path / "photos"), image_size=24, channels=1)
+    assert data.image_format() == (1, [24, 24]) and not data.splits

@@ -73,7 +73,8 @@ def _check_schedule(config: dict[str, Any]) -> None:
 
 def _shaped_like_source(config: dict[str, Any], source):
     """The new data, of the kind the source model read, made to match it where the model cannot adapt:
-    image channels and size (said in one line); token ids from the source's vocabulary."""
+    image channels and size (said in one line; image folders decide them without decoding, so they are read
+    once); token ids from the source's vocabulary."""
     from dltrain.errors import UserError
     from dltrain.transfer import input_adaptation
 
@@ -83,13 +84,12 @@ def _shaped_like_source(config: dict[str, Any], source):
         name = config["data"]["_target_"].rsplit(".", 1)[-1]
         raise UserError(f"cannot transfer {source.name}, a model of {source.input_kind}, onto {name}, which gives "
                         f"{kind or 'no known kind of inputs'}", f"choose new data of {source.input_kind}")
-    data.setup("fit")
-    changes, line = input_adaptation(kind, source.spec, data.spec, config["data"])
-    if not changes:
-        return data
-    log.info(line)
-    config["data"].update(changes)
-    data = _data(config["data"], source)
+    if kind == "images":
+        changes, line = input_adaptation(source.spec, *data.image_format(), config["data"])
+        if changes:
+            log.info(line)
+            config["data"].update(changes)
+            data = _data(config["data"], source)
     data.setup("fit")
     return data
 

@@ -124,6 +124,10 @@ class ImageFolderDataModule(ImageDataModule):
         size = self.pipeline.image_size
         return {"in_channels": self.channels, "input_size": [size, size], "num_classes": len(self.class_names)}
 
+    def image_format(self) -> tuple[int, list[int]]:
+        size = self.pipeline.image_size
+        return self.channels, [size, size]
+
     def loader(self, split: str, shuffle: bool = False) -> Iterable:
         if self.in_memory:
             return super().loader(split, shuffle)

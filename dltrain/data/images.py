@@ -40,6 +40,12 @@ class ImageDataModule(InMemoryDataModule):
             spec["in_channels"] = self.pipeline.channels
         return spec
 
+    def image_format(self) -> tuple[int, list[int]]:
+        """The channels and size of what the model sees; sources whose config decides them answer without
+        loading anything."""
+        spec = self.spec
+        return spec["in_channels"], spec["input_size"]
+
     def on_after_batch_transfer(self, batch: Sequence[torch.Tensor], dataloader_idx: int) -> tuple:
         inputs, labels = batch
         training = self.trainer is not None and self.trainer.training
