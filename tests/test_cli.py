@@ -81,3 +81,20 @@ def test_the_configuration_reference_names_every_option():
         assert f"## {group}" in page, group
         for option in group_options(group):
             assert f"`{option}`" in page, f"docs/configuration.md does not describe {group}={option}"
+
+
+def test_the_configuration_reference_names_every_key_of_every_command():
+    """eval, export, predict and transfer have keys of their own (run=, format=, source= ...): each is in the
+    command's section of docs/configuration.md."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "configuration.md").read_text()
+    for command in ("eval", "export", "predict", "transfer"):
+        section = page.split(f"## {command} (`conf/{command}.yaml`)", 1)[1].split("\n## ", 1)[0]
+        keys = [key for key in yaml.safe_load((root / "conf" / f"{command}.yaml").read_text())
+                if key not in ("defaults", "hydra")]
+        for key in keys:
+            assert f"`{key}" in section, f"docs/configuration.md, {command}: `{key}` is not described"
