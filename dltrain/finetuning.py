@@ -23,13 +23,17 @@ class FrozenBackbone(pl.Callback):
         self.unfreeze_at_epoch = unfreeze_at_epoch
         self.frozen = False
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
-            return
+    def check(self, trainer: pl.Trainer) -> None:
+        """Before training starts (and before DDP starts more processes): DDP syncs only the parameters that
+        train from its start, so unfreezing later cannot work there."""
         if self.unfreeze_at_epoch is not None and trainer.world_size > 1:
             raise UserError("unfreeze_at_epoch cannot be used with several processes: DDP syncs only the "
                             "parameters that train from the start", "train on one device (trainer.devices=1), or "
                             "use freeze=none with backbone_lr_scale")
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
         for parameter in self.parameters:
             parameter.requires_grad_(False)
         self.frozen = True

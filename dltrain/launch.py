@@ -6,6 +6,7 @@ common mistakes into one-line user errors, and wrapping the command does the sam
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -79,6 +80,10 @@ def _discard_unfinished_output() -> None:
             path.rmdir()
         elif path is not None and path.exists():
             path.unlink()
+    for folder in sorted((path for path in output.rglob("*") if path.is_dir()), key=lambda path: -len(path.parts)):
+        # A logger's folder, made before the error; under DDP another process may be removing it too.
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     cwd = Path.cwd().resolve()
     folder = output.resolve()
     while folder != cwd and cwd in folder.parents and not any(folder.iterdir()):

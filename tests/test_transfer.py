@@ -215,6 +215,8 @@ def test_an_image_model_onto_tabular_data_is_refused(source_run: Path, tmp_path:
     (["freeze=none", "unfreeze_at_epoch=2"], ["nothing is frozen", "freeze=backbone"]),
     (["freeze=9"], ["freeze=9, but LeNet5 has 4 blocks before its head", "features.0, features.3"]),
     (["backbone_lr_scale=0"], ["backbone_lr_scale=0 is invalid"]),
+    (["unfreeze_at_epoch=1", "trainer.devices=2", "+trainer.strategy=ddp", "trainer.accelerator=cpu"],
+     ["unfreeze_at_epoch cannot be used with several processes", "trainer.devices=1"]),
 ])
 def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: list[str], fragments: list[str]):
     result = run_dltrain("transfer", f"source={source_run}", *arguments, cwd=tmp_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,10 @@ def run(cfg: DictConfig) -> None:
 
 
 def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: Sequence = (),
-                 command: str = "train") -> Path:
+                 command: str = "train", check: Callable | None = None) -> Path:
     """Fit `task` on `data`, test its best checkpoint, write the run directory's files and print the summary.
-    Returns the run directory. Shared by train and transfer, which differ only in how the task starts."""
+    Returns the run directory. Shared by train and transfer, which differ only in how the task starts.
+    `check(trainer)` may refuse the trainer's settings before anything is written or launched."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
@@ -45,6 +46,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     trainer = build_trainer(config["trainer"], callbacks=[*configured, *every_run, *callbacks], logger=logger,
                             default_root_dir=str(run_dir))
+    if check is not None:
+        check(trainer)
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
 

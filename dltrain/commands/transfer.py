@@ -23,6 +23,7 @@ def run(cfg: DictConfig) -> None:
     source = load_source(str(config["source"]), config.get("model"), trust=config["trust"])
 
     import pytorch_lightning as pl
+    from pytorch_lightning.utilities import rank_zero_only
 
     from dltrain.assemble import build_model, build_task
     from dltrain.commands.train import fit_and_test
@@ -48,13 +49,15 @@ def run(cfg: DictConfig) -> None:
     rows = [("source", source.name), *report.rows(model, heads),
             ("frozen", _frozen_summary(frozen, frozen_names, parameters, config["unfreeze_at_epoch"])),
             ("loaded layers' lr", f"{scale:g} x optimizer.lr"), ("classes", ", ".join(data.class_names))]
-    print_table("dltrain transfer: starting weights", rows)
+    if rank_zero_only.rank == 0:
+        print_table("dltrain transfer: starting weights", rows)
     config["transferred_from"] = {**source.record, "loaded": len(report.loaded), "new": report.new,
                                   "mismatched": [name for name, _, _ in report.mismatched],
                                   "frozen": frozen}
-    callbacks = [FrozenBackbone([parameters[name] for name in frozen_names], batch_norms(model, frozen, report),
-                                config["unfreeze_at_epoch"])] if frozen_names else []
-    fit_and_test(config, data, task, started, callbacks, command="transfer")
+    freezing = FrozenBackbone([parameters[name] for name in frozen_names], batch_norms(model, frozen, report),
+                              config["unfreeze_at_epoch"])
+    fit_and_test(config, data, task, started, [freezing] if frozen_names else [], command="transfer",
+                 check=freezing.check)
 
 
 def _check_schedule(config: dict[str, Any]) -> None:
