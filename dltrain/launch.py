@@ -70,7 +70,8 @@ def _discard_unfinished_output() -> None:
 
     hydra_cfg = HydraConfig.get()
     output = Path(hydra_cfg.runtime.output_dir)
-    if (output / "checkpoints").exists():
+    # Under DDP every process meets the error; the first one cleans up.
+    if (output / "checkpoints").exists() or os.environ.get("LOCAL_RANK", "0") != "0":
         return
     for name in (hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log", "config.yaml"):
         path = output / name if name else None
@@ -80,11 +81,11 @@ def _discard_unfinished_output() -> None:
             path.rmdir()
         elif path is not None and path.exists():
             path.unlink()
-    for folder in sorted((path for path in output.rglob("*") if path.is_dir()), key=lambda path: -len(path.parts)):
-        # A logger's folder, made before the error; under DDP another process may be removing it too.
-        with contextlib.suppress(OSError):
-            folder.rmdir()
     cwd = Path.cwd().resolve()
+    if output.resolve() != cwd:
+        for folder in (path for path in output.iterdir() if path.is_dir()):
+            with contextlib.suppress(OSError):  # an empty logger folder made before the error
+                folder.rmdir()
     folder = output.resolve()
     while folder != cwd and cwd in folder.parents and not any(folder.iterdir()):
         folder.rmdir()
