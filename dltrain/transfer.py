@@ -213,7 +213,8 @@ def load_backbone(model: nn.Module, weights: dict[str, torch.Tensor], heads: lis
             report.loaded.append(name)
     report.replaced = [name for name in weights if under(name, heads)]
     report.skipped = [name for name in weights if name not in own and not under(name, heads)]
-    if not any(name in dict(model.named_parameters()) for name in report.loaded):
+    parameters = dict(model.named_parameters())
+    if not any(name in parameters for name in report.loaded):
         raise UserError(f"none of the source's {len(weights)} weights fit {type(model).__name__} "
                         f"(e.g. '{next(iter(weights), '')}')", "the source's architecture differs from this "
                         "model's: check model= and model.depth against the weights")

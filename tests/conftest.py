@@ -22,6 +22,18 @@ def run_dltrain(*args: str, cwd: Path, timeout: float = 300, env: dict | None = 
                           timeout=timeout, env=environment)
 
 
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """The promise for every bad input: exit code 2, one line `error: <what> — <fix>` holding each fragment,
+    no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and " — " in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
 @pytest.fixture
 def dltrain(tmp_path: Path):
     """dltrain(*args) runs the command in tmp_path and returns the CompletedProcess."""

@@ -25,7 +25,7 @@ from dltrain.transfer import (
     input_adaptation,
     load_backbone,
 )
-from tests.conftest import run_dltrain
+from tests.conftest import assert_user_error, run_dltrain
 
 NEW_DIGITS = "data.classes=[5,6,7,8,9]"
 # Both runs of the comparison see the same 100 examples without augmentation: what differs is only where
@@ -194,18 +194,10 @@ def test_torchvision_weights_onto_grayscale_images(tmp_path: Path):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
 
 
-def _assert_user_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and " — " in lines[0], result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def test_an_image_model_onto_tabular_data_is_refused(source_run: Path, tmp_path: Path, iris_like_csv: Path):
     result = run_dltrain("transfer", f"source={source_run}", "data=tabular", f"data.path={iris_like_csv}",
                          "data.label_column=species", cwd=tmp_path)
-    _assert_user_error(result, "cannot transfer LeNet5", "a model of images", "onto TabularDataModule",
+    assert_user_error(result, "cannot transfer LeNet5", "a model of images", "onto TabularDataModule",
                        "gives rows", "choose new data of images")
     assert not (tmp_path / "runs").exists()
 
@@ -220,7 +212,7 @@ def test_an_image_model_onto_tabular_data_is_refused(source_run: Path, tmp_path:
 ])
 def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: list[str], fragments: list[str]):
     result = run_dltrain("transfer", f"source={source_run}", *arguments, cwd=tmp_path)
-    _assert_user_error(result, *fragments)
+    assert_user_error(result, *fragments)
     assert not (tmp_path / "runs").exists()
 
 
@@ -235,7 +227,7 @@ def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: l
      ["torchvision has no weights 'IMAGENET9K' for resnet18", "IMAGENET1K_V1"]),
 ])
 def test_source_errors(tmp_path: Path, arguments: list[str], fragments: list[str]):
-    _assert_user_error(run_dltrain("transfer", *arguments, cwd=tmp_path), *fragments)
+    assert_user_error(run_dltrain("transfer", *arguments, cwd=tmp_path), *fragments)
     assert not (tmp_path / "runs").exists()
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_dltrain
+from tests.conftest import assert_user_error, run_dltrain
 
 CONFIG_ERRORS = [
     (["model=lenett"], "unknown model 'lenett'", "did you mean 'lenet'?"),
@@ -25,66 +25,56 @@ CONFIG_ERRORS = [
 ]
 
 
-def _assert_user_error(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ") and " — " in lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 @pytest.mark.parametrize(("overrides", "problem", "fix"), CONFIG_ERRORS,
                          ids=[" ".join(case[0]) for case in CONFIG_ERRORS])
 def test_bad_overrides_are_one_line_user_errors(dltrain, tmp_path: Path, overrides, problem, fix):
     result = dltrain("train", *overrides)
-    _assert_user_error(result, problem, fix)
+    assert_user_error(result, problem, fix)
     assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_command_suggests(dltrain):
-    _assert_user_error(dltrain("trian"), "unknown command 'trian'", "did you mean 'train'?")
+    assert_user_error(dltrain("trian"), "unknown command 'trian'", "did you mean 'train'?")
 
 
 def test_unknown_group_in_ls(dltrain):
-    _assert_user_error(dltrain("ls", "modle"), "unknown config group 'modle'", "did you mean 'model'?")
+    assert_user_error(dltrain("ls", "modle"), "unknown config group 'modle'", "did you mean 'model'?")
 
 
 def test_missing_csv_file_leaves_no_run_directory(dltrain, tmp_path: Path):
     result = dltrain("train", "data=tabular", "data.path=missing.csv", "data.label_column=y")
-    _assert_user_error(result, "no such file", "missing.csv")
+    assert_user_error(result, "no such file", "missing.csv")
     assert not (tmp_path / "runs").exists()
 
 
 def test_missing_label_column(dltrain, tmp_path: Path, iris_like_csv: Path):
     result = dltrain("train", "data=tabular", f"data.path={iris_like_csv}", "data.label_column=specie")
-    _assert_user_error(result, "no column 'specie'", "did you mean 'species'?")
+    assert_user_error(result, "no column 'specie'", "did you mean 'species'?")
     assert not (tmp_path / "runs").exists()
 
 
 def test_image_model_on_tabular_data(dltrain, iris_like_csv: Path):
     result = dltrain("train", "model=lenet", "data=tabular", f"data.path={iris_like_csv}",
                      "data.label_column=species")
-    _assert_user_error(result, "LeNet-5 needs images", "model=mlp")
+    assert_user_error(result, "LeNet-5 needs images", "model=mlp")
 
 
 def test_eval_missing_run_directory(dltrain):
-    _assert_user_error(dltrain("eval", "run=runs/nowhere"), "run directory not found")
+    assert_user_error(dltrain("eval", "run=runs/nowhere"), "run directory not found")
 
 
 def test_eval_missing_checkpoint(dltrain):
-    _assert_user_error(dltrain("eval", "ckpt=nowhere.ckpt"), "checkpoint not found: nowhere.ckpt")
+    assert_user_error(dltrain("eval", "ckpt=nowhere.ckpt"), "checkpoint not found: nowhere.ckpt")
 
 
 def test_eval_run_without_checkpoint(dltrain, tmp_path: Path):
     (tmp_path / "runs" / "empty").mkdir(parents=True)
-    _assert_user_error(dltrain("eval", "run=runs/empty"), "has no checkpoints/best.ckpt")
+    assert_user_error(dltrain("eval", "run=runs/empty"), "has no checkpoints/best.ckpt")
 
 
 def test_eval_corrupt_checkpoint(dltrain, tmp_path: Path):
     (tmp_path / "broken.ckpt").write_bytes(b"not a checkpoint")
-    _assert_user_error(dltrain("eval", "ckpt=broken.ckpt"), "cannot read checkpoint")
+    assert_user_error(dltrain("eval", "ckpt=broken.ckpt"), "cannot read checkpoint")
 
 
 def test_debug_env_shows_the_traceback(tmp_path: Path):
@@ -94,7 +84,7 @@ def test_debug_env_shows_the_traceback(tmp_path: Path):
 
 def test_trainer_settings_lightning_rejects(dltrain, tmp_path: Path):
     result = dltrain("train", "debug=smoke", "+trainer.max_epoch=3")
-    _assert_user_error(result, "cannot set up the trainer", "max_epoch")
+    assert_user_error(result, "cannot set up the trainer", "max_epoch")
     assert not (tmp_path / "runs").exists()
 
 
@@ -103,4 +93,4 @@ def test_gpu_requested_without_one(dltrain):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    _assert_user_error(dltrain("train", "debug=smoke", "trainer=gpu"), "cannot set up the trainer", "accelerator")
+    assert_user_error(dltrain("train", "debug=smoke", "trainer=gpu"), "cannot set up the trainer", "accelerator")
