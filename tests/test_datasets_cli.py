@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.conftest import assert_user_error
 from tests.fabricate import write_cifar10, write_cifar100, write_image_tree, write_mnist
-from tests.test_user_errors import _assert_user_error
 
 MODELS = "lenet,mlp,resnet,vgg,alexnet,googlenet,rnn,lstm,gru"
 
@@ -61,7 +61,7 @@ def test_image_folder_learns_and_eval_reports_its_class_names(dltrain, tmp_path:
 def test_missing_dataset_files_are_a_one_line_error_without_a_run_directory(dltrain, tmp_path: Path):
     (tmp_path / "empty").mkdir()
     result = dltrain("train", "data=cifar10", "data.root=empty")
-    _assert_user_error(result, "no CIFAR-10 files under data.root=empty", "data_batch_1", "data.download=true")
+    assert_user_error(result, "no CIFAR-10 files under data.root=empty", "data_batch_1", "data.download=true")
     assert not (tmp_path / "runs").exists()
 
 
@@ -69,5 +69,5 @@ def test_corrupt_image_is_a_one_line_error_naming_the_file(dltrain, tmp_path: Pa
     write_image_tree(tmp_path / "photos", classes=("a", "b"), per_class=12)
     (tmp_path / "photos" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
     result = dltrain("train", "data=image_folder", "data.root=photos", "data.image_size=16")
-    _assert_user_error(result, "cannot read image photos/a/broken.png", "data.skip_corrupt=true")
+    assert_user_error(result, "cannot read image photos/a/broken.png", "data.skip_corrupt=true")
     assert not (tmp_path / "runs").exists()

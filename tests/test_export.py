@@ -13,8 +13,7 @@ from omegaconf import OmegaConf
 from dltrain.errors import UserError
 from dltrain.exporters import agreement, export
 from dltrain.files import staged_folder
-from tests.conftest import only_run_dir
-from tests.test_user_errors import _assert_user_error
+from tests.conftest import assert_user_error, only_run_dir
 
 FAMILIES = [  # (id, conf/model option, settings, input shape)
     ("lenet", "lenet", {}, (1, 16, 16)),
@@ -128,7 +127,7 @@ def test_export_all_writes_verified_files_and_a_manifest(dltrain, trained_run: P
 
 def test_export_beyond_tolerance_fails_and_writes_nothing(dltrain, trained_run: Path, tmp_path: Path):
     result = dltrain("export", f"run={trained_run}", "format=onnx", "atol=1e-12", "output=deploy")
-    _assert_user_error(result, "the onnx export differs from PyTorch by", "nothing was written", "raise atol=")
+    assert_user_error(result, "the onnx export differs from PyTorch by", "nothing was written", "raise atol=")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ from dltrain.data.audio_folder import AudioFolderDataModule
 from dltrain.data.tabular import TabularDataModule
 from dltrain.errors import UserError
 from dltrain.predict_inputs import read_inputs
+from tests.conftest import assert_user_error
 from tests.fabricate import write_image_tree, write_wav
 
 
@@ -52,10 +53,9 @@ def test_predict_gives_eval_labels_from_the_run_and_from_onnx_without_lightning(
 
 
 def test_predict_needs_one_model_source(dltrain, tmp_path: Path):
-    from tests.test_user_errors import _assert_user_error
 
     result = dltrain("predict", "input=x.png")
-    _assert_user_error(result, "give exactly one of run=DIR, ckpt=FILE or model=FILE", "dltrain predict run=")
+    assert_user_error(result, "give exactly one of run=DIR, ckpt=FILE or model=FILE", "dltrain predict run=")
 
 
 def test_clips_are_read_as_the_training_data_read_them(tmp_path: Path):

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import only_run_dir
+from tests.conftest import assert_user_error, only_run_dir
 from tests.fabricate import topic_texts, write_texts
-from tests.test_user_errors import _assert_user_error
 
 
 def _metrics(run_dir: Path) -> dict[str, float]:
@@ -71,5 +70,5 @@ def test_every_recurrent_model_reads_digits_row_by_row(dltrain, tmp_path: Path):
 def test_a_model_without_an_embedding_refuses_text(dltrain, tmp_path: Path):
     write_texts(tmp_path / "texts.csv", topic_texts(30))
     result = dltrain("train", "model=mlp", "data=text", "data.path=texts.csv")
-    _assert_user_error(result, "model MLP cannot read this data: it takes no 'vocab_size'", "model=lstm")
+    assert_user_error(result, "model MLP cannot read this data: it takes no 'vocab_size'", "model=lstm")
     assert not (tmp_path / "runs").exists()
