@@ -37,9 +37,61 @@ def build_data(data_config: dict[str, Any], checkpoint: dict[str, Any] | None = 
     return data
 
 
+# Spec keys that describe the data rather than size the model: given only to the models that take them.
+DESCRIPTIVE_KEYS = ("input_kind",)
+
+
 def build_model(model_config: dict[str, Any], spec: dict[str, Any]):
-    _check_model_reads(model_config.get("_target_"), spec)
-    return instantiate(model_config, "model", **spec)
+    target = model_config.get("_target_")
+    _check_input_kind(target, spec)
+    sizes = {key: value for key, value in spec.items() if key not in DESCRIPTIVE_KEYS}
+    _check_model_reads(target, sizes)
+    hints = {key: spec[key] for key in DESCRIPTIVE_KEYS if key in spec and _takes(target, key)}
+    return instantiate(model_config, "model", **sizes, **hints)
+
+
+def _check_input_kind(target: str | None, spec: dict[str, Any]) -> None:
+    """A model family states the kinds of input it reads (its module's INPUT_KINDS); data of another kind is
+    refused before anything trains, naming the shipped models that read it."""
+    from dltrain.configs import group_options, option_target
+    from dltrain.console import describe_inputs
+
+    kind = spec.get("input_kind")
+    kinds = input_kinds(target)
+    if kind is None or kinds is None or kind in kinds:
+        return
+    fitting = [f"model={option}" for option in group_options("model")
+               if kind in (input_kinds(option_target("model", option)) or ())]
+    readable = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+    raise UserError(f"{_chosen('model') or target} reads {readable}, not {kind} "
+                    f"({_chosen('data') or 'the data'} gives {describe_inputs(spec, kind)})",
+                    f"choose a model that reads {kind}: {', '.join(fitting)}" if fitting else
+                    f"no shipped model reads {kind}; give one with model._target_=...")
+
+
+def input_kinds(target: str | None) -> tuple[str, ...] | None:
+    """The INPUT_KINDS of the module that defines `target`; None when it declares none (a user's own model)."""
+    import sys
+
+    from dltrain.targets import locate
+
+    try:
+        module = sys.modules[locate(target).__module__]
+    except Exception:
+        return None
+    return getattr(module, "INPUT_KINDS", None)
+
+
+def chosen_option(group: str) -> str | None:
+    """The option the user chose for `group` (e.g. gru for model), when Hydra is running a command."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
+def _chosen(group: str) -> str | None:
+    option = chosen_option(group)
+    return f"{group}={option}" if option else None
 
 
 def _check_model_reads(target: str | None, spec: dict[str, Any]) -> None:
@@ -49,7 +101,9 @@ def _check_model_reads(target: str | None, spec: dict[str, Any]) -> None:
         if not _takes(target, key):
             raise UserError(f"model {target.rsplit('.', 1)[-1]} cannot read this data: it takes no '{key}' "
                             f"(the data gives {key}={value})",
-                            "choose a model made for it: token ids (text) need model=rnn, model=lstm or model=gru")
+                            "choose a model made for it: token ids (text) need model=rnn, model=lstm or model=gru"
+                            if key == "vocab_size" else "a model's constructor takes the data's sizes: "
+                            f"{', '.join(spec)} (see dltrain/models/mlp.py)")
 
 
 def _takes(target: str | None, argument: str) -> bool:
@@ -57,10 +111,10 @@ def _takes(target: str | None, argument: str) -> bool:
     reports those)."""
     import inspect
 
-    from hydra.utils import get_object
+    from dltrain.targets import locate
 
     try:
-        parameters = inspect.signature(get_object(target)).parameters
+        parameters = inspect.signature(locate(target)).parameters
     except Exception:
         return True
     return argument in parameters or any(parameter.kind is inspect.Parameter.VAR_KEYWORD

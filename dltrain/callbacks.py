@@ -1,9 +1,13 @@
-"""Callbacks every run gets, whatever the config: the per-epoch metrics table and checkpoint metadata."""
+"""Callbacks every run gets, whatever the config: the per-epoch metrics table, checkpoint metadata and the
+console's epoch lines."""
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,10 @@ import pytorch_lightning as pl
 
 from dltrain import __version__
 from dltrain.checkpoints import METADATA_KEY
+from dltrain.console import epoch_figures, epoch_line
 from dltrain.files import write_text_atomic
+
+log = logging.getLogger(__name__)
 
 
 class EpochMetricsCSV(pl.Callback):
@@ -59,3 +66,50 @@ class RunMetadata(pl.Callback):
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
         checkpoint[METADATA_KEY] = self.metadata
+
+
+class EpochProgress(pl.Callback):
+    """One console line per epoch (the training loss, the validation metrics, the time, whether the checkpoint
+    improved) in place of Lightning's progress bar; on a terminal, a batch counter that the line replaces."""
+
+    def __init__(self, refresh_seconds: float = 0.5) -> None:
+        self.refresh_seconds = refresh_seconds
+        self.started = self.last_refresh = 0.0
+        self.best: float | None = None
+        self.live = sys.stdout.isatty()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.started = self.last_refresh = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
+        now = time.perf_counter()
+        if self.live and trainer.is_global_zero and now - self.last_refresh >= self.refresh_seconds:
+            self.last_refresh = now
+            total = trainer.num_training_batches
+            of = f"/{total}" if isinstance(total, int) else ""
+            sys.stdout.write(f"\repoch {trainer.current_epoch + 1}  batch {batch_index + 1}{of}\033[K")
+            sys.stdout.flush()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        if self.live:
+            sys.stdout.write("\r\033[K")
+        metrics = {name.removesuffix("_epoch"): float(value) for name, value in sorted(trainer.callback_metrics.items())
+                   if not name.endswith("_step") and value.numel() == 1}
+        log.info(epoch_line(trainer.current_epoch + 1, trainer.max_epochs or -1, epoch_figures(metrics),
+                            time.perf_counter() - self.started, self._improved(trainer, metrics)))
+
+    def _improved(self, trainer: pl.Trainer, metrics: dict[str, float]) -> bool:
+        """Whether the checkpoint's monitored metric is the best so far (the checkpoint callback itself runs after
+        this one, so its own record is an epoch behind)."""
+        checkpointing = trainer.checkpoint_callback
+        monitor = getattr(checkpointing, "monitor", None)
+        if monitor not in metrics:
+            return False
+        value = metrics[monitor] if checkpointing.mode == "min" else -metrics[monitor]
+        if self.best is not None and value >= self.best:
+            return False
+        self.best = value
+        return True

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dltrain.errors import UserError
+from dltrain.targets import check_targets, targets
 
 METADATA_KEY = "dltrain"
 TRUSTED_PREFIXES = ("dltrain.", "torch.", "torchvision.", "torchmetrics.", "pytorch_lightning.", "lightning.")
@@ -58,18 +59,10 @@ def load_checkpoint(path: Path, trust: bool = False) -> dict[str, Any]:
         raise UserError(f"{path} is not a dltrain checkpoint (it has no run metadata)",
                         "pass a checkpoint written by dltrain train")
     if not trust:
-        untrusted = sorted(target for target in _targets(checkpoint[METADATA_KEY]["config"])
-                           if not target.startswith(TRUSTED_PREFIXES))
+        config = checkpoint[METADATA_KEY]["config"]
+        untrusted = sorted(target for _, target in targets(config) if not target.startswith(TRUSTED_PREFIXES))
         if untrusted:
             raise UserError(f"{path} asks to build classes outside dltrain and torch: {', '.join(untrusted)}",
                             "pass trust=true only if you trust where this checkpoint came from")
+        check_targets(config)
     return checkpoint
-
-
-def _targets(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        own = [node["_target_"]] if isinstance(node.get("_target_"), str) else []
-        return own + [target for value in node.values() for target in _targets(value)]
-    if isinstance(node, list):
-        return [target for value in node for target in _targets(value)]
-    return []

@@ -10,6 +10,7 @@ from typing import Any
 
 from dltrain.configs import config_dir, group_options, groups
 from dltrain.errors import UserError, suggestion
+from dltrain.targets import check_targets
 
 _ABSENT = object()
 
@@ -145,6 +146,7 @@ def _check_variant(config_name: str, parsed: list) -> None:
         composed = _compose(compose, config_name, [o.input_line for o in parsed], choices)
         _check_required(composed)
         check_ranges(composed)
+        check_targets(composed)
 
 
 def _lookup(cfg, key: str) -> Any:

@@ -42,6 +42,14 @@ def description(group: str, option: str) -> str:
     return ""
 
 
+def option_target(group: str, option: str) -> str | None:
+    """The `_target_` a shipped option builds."""
+    import yaml
+
+    with open(config_dir() / group / f"{option}.yaml", encoding="utf-8") as handle:
+        return (yaml.safe_load(handle) or {}).get("_target_")
+
+
 def defaults(config_name: str = "train") -> dict[str, str | None]:
     """The group choices a command starts from, read from its primary config's defaults list."""
     import yaml

@@ -53,6 +53,7 @@ def _unaliased(command: str, arg: str) -> str:
 
 def _reporting_user_errors(run: Callable) -> Callable:
     def task(cfg) -> None:
+        _configure_logging(bool(cfg.get("verbose", False)))
         try:
             run(cfg)
         except UserError as error:
@@ -62,6 +63,18 @@ def _reporting_user_errors(run: Callable) -> Callable:
             sys.exit(report(error))
 
     return task
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Commands with a run directory (train, transfer) keep the full log there, as <job name>.log."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dltrain.console import configure_logging
+
+    hydra_cfg = HydraConfig.get()
+    log_file = (Path(hydra_cfg.runtime.output_dir) / f"{hydra_cfg.job.name}.log"
+                if hydra_cfg.output_subdir is not None else None)
+    configure_logging(log_file, verbose)
 
 
 def _discard_unfinished_output() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+
+from dltrain.console import count, describe_inputs, header_lines
+
+log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> None:
@@ -35,21 +40,30 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     from omegaconf import OmegaConf
 
     from dltrain.assemble import build_trainer, instantiate
-    from dltrain.callbacks import EpochMetricsCSV, RunMetadata
+    from dltrain.callbacks import EpochMetricsCSV, EpochProgress, RunMetadata
     from dltrain.files import write_json_atomic, write_text_atomic
     from dltrain.report import print_table, stage_metrics
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    # What the data decided for options left to `auto` is recorded as the value, for eval, export and predict.
+    config["data"].update({key: value for key, (value, _) in data.decided.items()})
     spec = data.spec
+    verbose = bool(config.get("verbose"))
     configured = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
+    if not verbose:
+        every_run.append(EpochProgress())
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
-    trainer = build_trainer(config["trainer"], callbacks=[*configured, *every_run, *callbacks], logger=logger,
+    lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
+    trainer = build_trainer({**lightning_console, **config["trainer"]},
+                            callbacks=[*configured, *every_run, *callbacks], logger=logger,
                             default_root_dir=str(run_dir))
     if check is not None:
         check(trainer)
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
+        for line in header_lines(_header_rows(data, task.model, trainer)):
+            log.info(line)
 
     trainer.fit(task, datamodule=data)
     checkpointing = trainer.checkpoint_callback
@@ -60,12 +74,63 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     if not trainer.is_global_zero:
         return run_dir
     write_json_atomic(run_dir / "metrics.json", metrics)
-    rows = [("model", config["model"]["_target_"].rsplit(".", 1)[-1]),
-            ("data", f"{config['data']['_target_'].rsplit('.', 1)[-1]} {spec}"),
-            ("epochs", trainer.current_epoch)]
+    stopped = trainer.early_stopping_callback
+    stopped_early = stopped is not None and stopped.stopped_epoch > 0
+    rows = [("model", model_name(task.model)),
+            ("data", f"{_data_name(data)}: {describe_inputs(spec, spec.get('input_kind'))}"),
+            ("epochs", f"{trainer.current_epoch}{' (stopped early)' if stopped_early else ''}")]
     if best and checkpointing.best_model_score is not None:
         rows.append((f"best {checkpointing.monitor}", float(checkpointing.best_model_score)))
     rows += list(metrics.items())
-    rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", str(run_dir))]
+    rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", _shown_path(run_dir))]
     print_table(f"dltrain {command}: done", rows)
     return run_dir
+
+
+def model_name(model) -> str:
+    """The model as its config names it (ResNet-18, bidirectional LSTM ...): its `display_name` when it has one."""
+    return getattr(model, "display_name", None) or type(model).__name__
+
+
+def _header_rows(data, model, trainer) -> list[tuple[str, str]]:
+    """What a run is about to do: the model, the data and its splits, the device, where the files go."""
+    import torch
+
+    from dltrain.data.in_memory import SPLITS
+
+    parameters = sum(parameter.numel() for parameter in model.parameters())
+    trainable = sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+    weights = f"{count(parameters)} parameters"
+    if trainable != parameters:
+        weights += f" ({count(trainable)} trainable)"
+    spec = data.spec
+    splits = " / ".join(f"{count(data.split_size(split))} {split}" for split in SPLITS)
+    device = trainer.strategy.root_device
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    if trainer.world_size > 1:
+        where += f", {trainer.world_size} processes ({trainer.num_nodes} node{'s' if trainer.num_nodes > 1 else ''})"
+    stopping = trainer.early_stopping_callback
+    limit = trainer.max_epochs
+    epochs = f"at most {limit} epochs" if limit and limit > 0 else "no epoch limit"
+    if stopping is not None:
+        epochs += f", stopping after {stopping.patience} without {stopping.monitor} improving"
+    rows = [("model", f"{model_name(model)}, {weights}"),
+            ("data", f"{_data_name(data)}: {describe_inputs(spec, spec.get('input_kind'))}; {splits}")]
+    rows += [(f"data.{key}", f"{value} ({why})") for key, (value, why) in data.decided.items()]
+    rows += [("device", f"{where}; precision {trainer.precision}"), ("training", epochs),
+             ("run directory", _shown_path(Path(trainer.default_root_dir)))]
+    return rows
+
+
+def _data_name(data) -> str:
+    from dltrain.assemble import chosen_option
+
+    return chosen_option("data") or type(data).__name__
+
+
+def _shown_path(path: Path) -> str:
+    """Relative to the working directory when under it, as the user would type it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

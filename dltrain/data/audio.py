@@ -76,7 +76,7 @@ class AudioDataModule(InMemoryDataModule):
             splits[name] = ((inputs - self.mean) / self.std, labels)
 
     @property
-    def spec(self) -> dict:
+    def sizes(self) -> dict:
         self.setup()
         return {"in_channels": 1, "input_size": self.spec_size(), "num_classes": len(self.class_names)}
 

@@ -17,35 +17,44 @@ from dltrain.errors import UserError
 log = logging.getLogger(__name__)
 
 LAYOUT = "root/<class>/<image> or root/train/<class>/<image> (with optional root/val and root/test)"
+# `image_size: auto` looks at the headers of at most this many images, spread over the set, and never goes beyond
+# LARGEST_AUTO_SIZE: past it, memory and time grow with the square of the size for little gain.
+SIZE_SAMPLE = 1000
+LARGEST_AUTO_SIZE = 224
 
 
 class ImageFolderDataModule(ImageDataModule):
     """Class names are the folder names, sorted. Each image is decoded once per use to `channels`, its shorter
-    side resized to `image_size` and the centre cut square. Sets whose decoded pixels fit in `max_memory_gb`
+    side resized to `image_size` and the centre cut square. `image_size: auto` is the images' own size when they
+    share one, else the median of their shorter sides, at most 224 (see automatic_size). Sets whose decoded
+    pixels fit in `max_memory_gb`
     are decoded once, up front, and served from memory; larger ones are read from disk every epoch by
     `num_workers` loader processes.
 
     An unreadable image stops the run with its path, or with `skip_corrupt` is left out and counted.
     """
 
-    def __init__(self, root: str, image_size: int = 224, channels: int = 3, skip_corrupt: bool = False,
+    def __init__(self, root: str, image_size: int | str = "auto", channels: int = 3, skip_corrupt: bool = False,
                  max_memory_gb: float = 2.0, num_workers: int = 2, pin_memory: bool = True,
                  persistent_workers: bool = True, **options) -> None:
         if channels not in (1, 3):
             raise UserError(f"data.channels={channels} is invalid", "pass 1 (grayscale) or 3 (RGB)")
         if not image_size:
-            raise UserError("data.image_size must be set for an image folder: its images differ in size",
-                            "pass e.g. data.image_size=224")
+            raise UserError("data.image_size must be set for an image folder: its images may differ in size",
+                            "pass auto (their own size) or a size in pixels, e.g. data.image_size=224")
         super().__init__(image_size=image_size, **options)
+        self.automatic_size = image_size == "auto"
         self.root = Path(root).expanduser()
         self.channels = channels
         self.skip_corrupt, self.max_memory_gb = skip_corrupt, max_memory_gb
         self.num_workers, self.pin_memory, self.persistent_workers = num_workers, pin_memory, persistent_workers
         self.skipped: list[Path] = []
         self.in_memory = True
+        self.files: dict[str, tuple[list[Path], torch.Tensor]] = {}
 
     def load_splits(self) -> dict[str, tuple]:
         files = self._files_by_split()
+        self._decide_size()
         count = sum(len(paths) for paths, _ in files.values())
         self.in_memory = count * self.channels * self.pipeline.image_size**2 <= self.max_memory_gb * 2**30
         if self.in_memory:
@@ -58,6 +67,26 @@ class ImageFolderDataModule(ImageDataModule):
         return splits
 
     def _files_by_split(self) -> dict[str, tuple[list[Path], torch.Tensor]]:
+        if not self.files:
+            self.files = self._scan_splits()
+        return self.files
+
+    def _decide_size(self) -> None:
+        """Set the image size when it is `auto`, from the headers of the images (nothing is decoded)."""
+        if not self.automatic_size or self.pipeline.image_size:
+            return
+        paths = [path for split_paths, _ in self._files_by_split().values() for path in split_paths]
+        step = max(1, len(paths) // SIZE_SAMPLE)
+        with ThreadPoolExecutor() as pool:
+            sizes = [size for size in pool.map(_header_size, paths[::step]) if size is not None]
+        if not sizes:
+            raise UserError(f"none of the images under {self.root} can be read",
+                            "check the files (they must be images PIL can open), or pass data.image_size=N")
+        size, why = automatic_size(sizes, sampled=step > 1)
+        self.pipeline.image_size = size
+        self.decided["image_size"] = (size, why)
+
+    def _scan_splits(self) -> dict[str, tuple[list[Path], torch.Tensor]]:
         if not self.root.is_dir():
             raise UserError(f"data.root: no such directory '{self.root}'",
                             f"pass the folder of your images, laid out as {LAYOUT}")
@@ -118,13 +147,14 @@ class ImageFolderDataModule(ImageDataModule):
         self.skipped.append(path)
 
     @property
-    def spec(self) -> dict:
+    def sizes(self) -> dict:
         """From the config, not the tensors: streamed sets have no tensors to look at."""
         self.setup()
         size = self.pipeline.image_size
         return {"in_channels": self.channels, "input_size": [size, size], "num_classes": len(self.class_names)}
 
     def image_format(self) -> tuple[int, list[int]]:
+        self._decide_size()
         size = self.pipeline.image_size
         return self.channels, [size, size]
 
@@ -165,3 +195,30 @@ def _scan(directory: Path) -> dict[str, list[Path]]:
             if images:
                 by_class[folder.name] = images
     return by_class
+
+
+def automatic_size(sizes: list[tuple[int, int]], sampled: bool = False) -> tuple[int, str]:
+    """`image_size: auto` from the (width, height) of the images: their shorter side when they all share one,
+    else the median shorter side; never above LARGEST_AUTO_SIZE. Returns the size and why, in words."""
+    import statistics
+
+    shorter = sorted(min(size) for size in sizes)
+    which = f"{len(sizes):,} sampled images" if sampled else "the images"
+    if len(set(sizes)) == 1:
+        width, height = sizes[0]
+        size, why = shorter[0], f"auto: {which} are all {width}x{height}"
+    else:
+        size = int(statistics.median_low(shorter))
+        why = f"auto: the median shorter side of {which} ({shorter[0]} to {shorter[-1]} px)"
+    if size > LARGEST_AUTO_SIZE:
+        size, why = LARGEST_AUTO_SIZE, f"{why}, capped at {LARGEST_AUTO_SIZE}"
+    return size, why
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """An image's (width, height) from its header; None when unreadable (decoding reports those, by path)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except UNREADABLE:
+        return None

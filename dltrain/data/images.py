@@ -18,11 +18,15 @@ class ImageDataModule(InMemoryDataModule):
 
     input_kind = "images"
 
-    def __init__(self, image_size: int | None = None, augment: dict | None = None,
+    def __init__(self, image_size: int | str | None = None, augment: dict | None = None,
                  normalize: dict | None = None, channels: int | None = None, **split_options) -> None:
         super().__init__(**split_options)
-        if image_size is not None and image_size < 1:
-            raise UserError(f"data.image_size={image_size} is invalid", "pass a size in pixels, e.g. 32, or null")
+        if image_size == "auto":  # a set held in memory has one size: its own
+            image_size = None
+        whole = isinstance(image_size, int) and not isinstance(image_size, bool)
+        if image_size is not None and not (whole and image_size >= 1):
+            raise UserError(f"data.image_size={image_size} is invalid",
+                            "pass a size in pixels, e.g. 32, or auto for the images' own size")
         self.pipeline = ImageBatchPipeline(image_size, augment, normalize, channels)
 
     def setup(self, stage: str | None = None) -> None:
@@ -32,13 +36,13 @@ class ImageDataModule(InMemoryDataModule):
         self.pipeline.check_channels(self.spec["in_channels"])
 
     @property
-    def spec(self) -> dict:
-        spec = super().spec
+    def sizes(self) -> dict:
+        sizes = super().sizes
         if self.pipeline.image_size:
-            spec["input_size"] = [self.pipeline.image_size] * 2
+            sizes["input_size"] = [self.pipeline.image_size] * 2
         if self.pipeline.channels:
-            spec["in_channels"] = self.pipeline.channels
-        return spec
+            sizes["in_channels"] = self.pipeline.channels
+        return sizes
 
     def image_format(self) -> tuple[int, list[int]]:
         """The channels and size of what the model sees; sources whose config decides them answer without

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -76,6 +77,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.class_names: list[str] = []
         self.evaluated_split = "test"
+        # Options left to `auto` that the data decided, as key -> (value, why): the run header shows them and the
+        # run's config records the value, so that eval, export and predict read inputs the same way.
+        self.decided: dict[str, tuple[Any, str]] = {}
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """All inputs (N x ...), labels (int64, N) and the class names in label order."""
@@ -157,7 +161,13 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     @property
     def spec(self) -> dict:
-        """What a model needs to size itself: channels, spatial (or feature) size, number of classes."""
+        """What a model needs to size itself (`sizes`) and what kind of inputs they are (`input_kind`), which
+        decides the models that can read them."""
+        return {**self.sizes, "input_kind": self.input_kind}
+
+    @property
+    def sizes(self) -> dict:
+        """Channels, spatial (or feature) size, number of classes."""
         self.setup()
         sample = self.splits["train"][0][0]
         in_channels, input_size = (1, list(sample.shape)) if sample.dim() == 1 else (

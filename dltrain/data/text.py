@@ -75,7 +75,7 @@ class TextDataModule(InMemoryDataModule):
         return [text for _, text, _ in rows], torch.tensor([ids[label] for *_, label in rows], dtype=torch.int64)
 
     @property
-    def spec(self) -> dict:
+    def sizes(self) -> dict:
         self.setup()
         return {"in_channels": 1, "input_size": [self.max_length], "num_classes": len(self.class_names),
                 "vocab_size": len(self.vocabulary)}

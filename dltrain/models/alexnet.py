@@ -9,6 +9,9 @@ from torch import nn
 from dltrain.models.activations import replace_relu
 from dltrain.models.images import drop_unaffordable_pools, image_variant
 
+# What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
+INPUT_KINDS = ("images", "clips")
+
 
 def build_alexnet(num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (224, 224),
                   variant: str = "auto", activation: str = "relu", dropout: float = 0.5) -> nn.Module:
@@ -30,4 +33,5 @@ def build_alexnet(num_classes: int, in_channels: int = 3, input_size: Sequence[i
     elif in_channels != 3:
         model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2)
     replace_relu(model, activation)
+    model.display_name = "AlexNet" + (" (small-image variant)" if variant == "small" else "")
     return model

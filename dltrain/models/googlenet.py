@@ -8,6 +8,9 @@ from torch import nn
 
 from dltrain.models.images import image_variant
 
+# What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
+INPUT_KINDS = ("images", "clips")
+
 
 def build_googlenet(num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (224, 224),
                     aux_logits: bool = False, variant: str = "auto", dropout: float = 0.2) -> nn.Module:
@@ -28,4 +31,5 @@ def build_googlenet(num_classes: int, in_channels: int = 3, input_size: Sequence
         model.maxpool2 = nn.Identity()
     elif in_channels != 3:
         model.conv1 = BasicConv2d(in_channels, 64, kernel_size=7, stride=2, padding=3)
+    model.display_name = "GoogLeNet" + (" (small-image variant)" if variant == "small" else "")
     return model

@@ -11,6 +11,9 @@ from torch.nn import functional
 from dltrain.models.activations import make_activation
 from dltrain.models.images import require_images
 
+# What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
+INPUT_KINDS = ("images", "clips")
+
 POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
@@ -21,6 +24,8 @@ class LeNet5(nn.Module):
     so 8x8 digits and 28x28 MNIST both work and the resize travels with an exported model.
     `image_size=None` keeps the data's size, which must then be at least 16x16.
     """
+
+    display_name = "LeNet-5"
 
     def __init__(self, num_classes: int, in_channels: int = 1, input_size: Sequence[int] = (32, 32),
                  activation: str = "relu", pooling: str = "max", dropout: float = 0.0,

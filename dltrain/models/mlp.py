@@ -10,6 +10,10 @@ from torch import nn
 
 from dltrain.models.activations import make_activation
 
+# What the data gives (its spec's input_kind) that this family reads: inputs of a fixed size, flattened
+# (not token ids).
+INPUT_KINDS = ("images", "rows", "clips")
+
 
 class MLP(nn.Module):
     """Flattens its input, then Linear [-> BatchNorm1d] -> activation [-> Dropout] per hidden layer."""
@@ -30,6 +34,7 @@ class MLP(nn.Module):
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.layers = nn.Sequential(*layers)
+        self.display_name = f"MLP ({'-'.join(map(str, hidden_sizes)) or 'no hidden layers'})"
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.layers(inputs)

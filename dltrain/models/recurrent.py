@@ -8,8 +8,17 @@ import torch
 from torch import nn
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-POOLINGS = ("last", "mean", "max", "none")
+CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+POOLINGS = ("auto", "last", "mean", "max", "none")
 PAD_ID = 0
+# What the data gives (its spec's input_kind) that these models read: not rows of a table, which have no steps.
+INPUT_KINDS = ("texts", "images", "clips")
+
+
+def automatic_pooling(input_kind: str | None) -> str:
+    """`mean` for clips: a spoken word sits anywhere in the clip, often followed by silence that the last step
+    would read; `last` for texts and images read row by row, which end where they end."""
+    return "mean" if input_kind == "clips" else "last"
 
 
 class RecurrentNet(nn.Module):
@@ -23,13 +32,14 @@ class RecurrentNet(nn.Module):
     each direction of each layer is its own one-layer module; the forward one runs over the padded batch (the
     padding comes after every real step, so it cannot reach them) and the backward one over each sequence
     reversed within its own length. `pooling` then reads only real steps: `last` (each direction's final
-    state), `mean` or `max`; `none` returns per-step logits (N x T x num_classes), what CTC training needs.
+    state), `mean` or `max`; `none` returns per-step logits (N x T x num_classes), what CTC training needs;
+    `auto` chooses by the data's `input_kind` (see automatic_pooling).
     """
 
     def __init__(self, num_classes: int, in_channels: int = 1, input_size: Sequence[int] = (8, 8),
                  vocab_size: int | None = None, cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, pooling: str = "last",
-                 embedding_dim: int | None = 64, nonlinearity: str = "tanh") -> None:
+                 embedding_dim: int | None = 64, nonlinearity: str = "tanh", input_kind: str | None = None) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown recurrent cell '{cell}'; choose one of: {', '.join(CELLS)}")
@@ -41,7 +51,10 @@ class RecurrentNet(nn.Module):
             raise ValueError(f"nonlinearity applies to model=rnn only; a {cell} has its own gates")
         if len(input_size) not in (1, 2):
             raise ValueError(f"a recurrent model reads sequences; the data gives inputs of size {list(input_size)}")
-        self.pooling = pooling
+        self.pooling = automatic_pooling(input_kind) if pooling == "auto" else pooling
+        layout = f"{num_layers} layer{'s' if num_layers > 1 else ''} of {hidden_size}"
+        self.display_name = (f"{'bidirectional ' if bidirectional else ''}{CELL_NAMES[cell]} ({layout}, "
+                             + ("per-step outputs)" if self.pooling == "none" else f"{self.pooling} pooling)"))
         if vocab_size is not None:
             self.front: nn.Module = nn.Embedding(vocab_size, embedding_dim or 64, padding_idx=PAD_ID)
             step_size = embedding_dim or 64

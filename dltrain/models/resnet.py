@@ -15,6 +15,9 @@ from torch import nn
 from dltrain.models.activations import make_activation, replace_relu
 from dltrain.models.images import require_images
 
+# What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
+INPUT_KINDS = ("images", "clips")
+
 IMAGENET_DEPTHS = (18, 34, 50, 101, 152)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110)
 VARIANTS = ("auto", "imagenet", "small", "cifar")
@@ -32,8 +35,10 @@ def build_resnet(num_classes: int, in_channels: int = 3, input_size: Sequence[in
     variant = _choose_variant(depth, variant, input_size)
     if variant == "cifar":
         return CifarResNet(num_classes, in_channels, depth, activation, dropout)
-    return _torchvision_resnet(num_classes, in_channels, depth, small=variant == "small", activation=activation,
-                               dropout=dropout)
+    model = _torchvision_resnet(num_classes, in_channels, depth, small=variant == "small", activation=activation,
+                                dropout=dropout)
+    model.display_name = f"ResNet-{depth}" + (" (3x3 stem for small images)" if variant == "small" else "")
+    return model
 
 
 def _choose_variant(depth: int, variant: str, input_size: Sequence[int]) -> str:
@@ -107,6 +112,7 @@ class CifarResNet(nn.Module):
                 width = channels
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
+        self.display_name = f"ResNet-{depth}"
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")

@@ -9,6 +9,9 @@ from torch import nn
 from dltrain.models.activations import replace_relu
 from dltrain.models.images import drop_unaffordable_pools, image_variant
 
+# What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
+INPUT_KINDS = ("images", "clips")
+
 DEPTHS = (11, 13, 16, 19)
 
 
@@ -35,4 +38,6 @@ def build_vgg(num_classes: int, in_channels: int = 3, input_size: Sequence[int] 
             nn.Linear(512, 512), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(512, num_classes))
     replace_relu(model, activation)
+    model.display_name = f"VGG-{depth}{' with batch norm' if batch_norm else ''}" + (
+        " (small-image variant)" if variant == "small" else "")
     return model
