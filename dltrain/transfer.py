@@ -58,7 +58,11 @@ def _run_source(path: Path, trust: bool) -> Source:
     from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint
 
     is_file = path.is_file() or (path.suffix == ".ckpt" and not path.is_dir())
-    checkpoint_path = find_checkpoint(None, str(path)) if is_file else find_checkpoint(str(path), None)
+    try:
+        checkpoint_path = find_checkpoint(None, str(path)) if is_file else find_checkpoint(str(path), None)
+    except UserError as error:
+        raise UserError(error.what, "pass source=RUN_DIR (a folder made by dltrain train), source=FILE.ckpt "
+                        "or source=torchvision") from None
     checkpoint = load_checkpoint(checkpoint_path, trust=trust)
     metadata = checkpoint[METADATA_KEY]
     config = metadata["config"]

@@ -85,7 +85,7 @@ def test_audio_folder_follows_the_speech_commands_lists(tmp_path: Path):
     data.setup()
     assert data.class_names == ["high", "low", "mid"]
     assert [data.split_size(split) for split in ("train", "val", "test")] == [23, 3, 4]
-    assert data.spec == {"in_channels": 1, "input_size": [51, 40], "num_classes": 3}
+    assert data.sizes == {"in_channels": 1, "input_size": [51, 40], "num_classes": 3}
     assert sorted(data.splits["test"][1].tolist()) == [0, 1, 1, 2]
     train = data.splits["train"][0]
     assert abs(float(train.mean())) < 1e-4 and abs(float(train.std()) - 1) < 0.05

@@ -20,7 +20,7 @@ def test_digits_split_is_stratified_and_repeatable():
     first.setup(), second.setup()
     sizes = {name: len(labels) for name, (_, labels) in first.splits.items()}
     assert sizes == {"train": 1257, "val": 180, "test": 360}
-    assert first.spec == {"in_channels": 1, "input_size": [8, 8], "num_classes": 10}
+    assert first.sizes == {"in_channels": 1, "input_size": [8, 8], "num_classes": 10}
     for name in sizes:
         assert torch.equal(first.splits[name][0], second.splits[name][0])
     test_counts = torch.bincount(first.splits["test"][1], minlength=10).float()
@@ -59,7 +59,7 @@ def test_batches_shard_across_ranks():
 
 def test_synthetic_shapes_and_classes():
     data = SyntheticDataModule(num_samples=200, num_classes=5, shape=[3, 8, 8])
-    assert data.spec == {"in_channels": 3, "input_size": [8, 8], "num_classes": 5}
+    assert data.sizes == {"in_channels": 3, "input_size": [8, 8], "num_classes": 5}
     assert data.class_names == [f"class_{k}" for k in range(5)]
 
 
@@ -68,7 +68,7 @@ def test_tabular_maps_labels_and_standardizes_on_train_only(iris_like_csv: Path)
                              feature_columns=["petal_length", "petal_width"])
     data.setup()
     assert data.class_names == ["setosa", "versicolor", "virginica"]
-    assert data.spec == {"in_channels": 1, "input_size": [2], "num_classes": 3}
+    assert data.sizes == {"in_channels": 1, "input_size": [2], "num_classes": 3}
     train = data.splits["train"][0]
     assert torch.allclose(train.mean(0), torch.zeros(2), atol=1e-5)
     assert torch.allclose(train.std(0), torch.ones(2), atol=1e-5)

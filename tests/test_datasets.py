@@ -24,13 +24,13 @@ def test_mnist_reads_torchvision_layout_and_holds_out_val(tmp_path: Path):
     assert {name: len(split[1]) for name, split in data.splits.items()} == {"train": 90, "val": 10, "test": 40}
     assert torch.bincount(data.splits["val"][1], minlength=10).tolist() == [1] * 10
     assert data.class_names == [str(k) for k in range(10)]
-    assert data.spec == {"in_channels": 1, "input_size": [28, 28], "num_classes": 10}
+    assert data.sizes == {"in_channels": 1, "input_size": [28, 28], "num_classes": 10}
 
 
 def test_fashion_mnist_reads_gzipped_files_in_the_root(tmp_path: Path):
     write_mnist(tmp_path, compress=True)
     data = FashionMNISTDataModule(root=str(tmp_path), image_size=32)
-    assert data.spec == {"in_channels": 1, "input_size": [32, 32], "num_classes": 10}
+    assert data.sizes == {"in_channels": 1, "input_size": [32, 32], "num_classes": 10}
     assert data.class_names[0] == "T-shirt/top" and data.class_names[-1] == "Ankle boot"
 
 
@@ -74,7 +74,7 @@ def test_cifar10_reads_the_python_batches(tmp_path: Path):
     data = CIFAR10DataModule(root=str(tmp_path), val_fraction=0.2)
     data.setup()
     assert {name: len(split[1]) for name, split in data.splits.items()} == {"train": 120, "val": 30, "test": 40}
-    assert data.spec == {"in_channels": 3, "input_size": [32, 32], "num_classes": 10}
+    assert data.sizes == {"in_channels": 3, "input_size": [32, 32], "num_classes": 10}
     assert data.class_names[:2] == ["airplane", "automobile"]
     images = data.splits["test"][0]
     assert images.dtype == torch.uint8 and int(images.max()) == 255
@@ -83,7 +83,7 @@ def test_cifar10_reads_the_python_batches(tmp_path: Path):
 def test_cifar100_uses_the_fine_labels(tmp_path: Path):
     write_cifar100(tmp_path / "cifar-100-python" / "..", classes=4)
     data = CIFAR100DataModule(root=str(tmp_path))
-    assert data.spec == {"in_channels": 3, "input_size": [32, 32], "num_classes": 100}
+    assert data.sizes == {"in_channels": 3, "input_size": [32, 32], "num_classes": 100}
     assert data.class_names[99] == "fine_99"
 
 
@@ -108,7 +108,7 @@ def test_image_folder_split_by_fractions_keeps_every_class(tmp_path: Path):
     assert data.class_names == ["cat", "dog", "fox"]
     assert {name: len(split[1]) for name, split in data.splits.items()} == {"train": 18, "val": 6, "test": 6}
     assert list(data.splits["train"][0].shape[1:]) == [3, 24, 24] and data.in_memory
-    assert data.spec == {"in_channels": 3, "input_size": [24, 24], "num_classes": 3}
+    assert data.sizes == {"in_channels": 3, "input_size": [24, 24], "num_classes": 3}
 
 
 def test_image_folder_with_train_and_test_folders_holds_val_out_of_train(tmp_path: Path):

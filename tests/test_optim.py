@@ -23,7 +23,7 @@ def shipped(group: str, option: str, **resolved) -> dict:
 def fit(optimizer: dict, scheduler: dict | None = None, epochs: int = 10, **task_options) -> dict[str, float]:
     pl.seed_everything(0, verbose=False)
     data = SyntheticDataModule(num_samples=400, num_classes=3, shape=[8], separation=6.0, batch_size=32)
-    model = MLP(**data.spec, hidden_sizes=[16])
+    model = MLP(**data.sizes, hidden_sizes=[16])
     task = ClassificationTask(model, num_classes=3, optimizer=optimizer, scheduler=scheduler, **task_options)
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu")

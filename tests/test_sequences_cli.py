@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_user_error, only_run_dir
+from tests.conftest import only_run_dir
 from tests.fabricate import topic_texts, write_texts
 
 
@@ -66,9 +66,3 @@ def test_every_recurrent_model_reads_digits_row_by_row(dltrain, tmp_path: Path):
     rnn, lstm, gru = (_metrics(tmp_path / "sweep" / str(job))["test/acc"] for job in range(3))
     assert lstm >= 0.95 and rnn >= 0.9 and gru >= 0.9  # chance: 0.1
 
-
-def test_a_model_without_an_embedding_refuses_text(dltrain, tmp_path: Path):
-    write_texts(tmp_path / "texts.csv", topic_texts(30))
-    result = dltrain("train", "model=mlp", "data=text", "data.path=texts.csv")
-    assert_user_error(result, "model MLP cannot read this data: it takes no 'vocab_size'", "model=lstm")
-    assert not (tmp_path / "runs").exists()

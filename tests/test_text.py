@@ -67,7 +67,7 @@ def test_one_file_is_split_and_the_vocabulary_comes_from_train_only(tmp_path: Pa
     train_ids = set(module.splits["train"][0].unique().tolist())
     words_in_train = {module.vocabulary.tokens[i] for i in train_ids}
     assert set(module.vocabulary.tokens) == words_in_train | {"<pad>", "<unk>"}
-    assert module.spec == {"in_channels": 1, "input_size": [256], "num_classes": 3,
+    assert module.sizes == {"in_channels": 1, "input_size": [256], "num_classes": 3,
                            "vocab_size": len(module.vocabulary)}
 
 

@@ -45,7 +45,7 @@ def test_checkpoint_holds_plain_containers_only(smoke_run):
     metadata = checkpoint["dltrain"]
     assert metadata["class_names"] == [str(k) for k in range(10)]
     assert metadata["config"]["model"]["_target_"] == "dltrain.models.lenet.LeNet5"
-    assert metadata["spec"] == {"in_channels": 1, "input_size": [16, 16], "num_classes": 10}
+    assert metadata["spec"] == {"in_channels": 1, "input_size": [16, 16], "num_classes": 10, "input_kind": "images"}
 
 
 def test_eval_reproduces_the_test_metrics(smoke_run, dltrain):

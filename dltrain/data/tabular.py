@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import torch
@@ -71,10 +72,14 @@ class TabularDataModule(InMemoryDataModule):
     def _number(self, row: list[str], position: int, column: str, line: int) -> float:
         text = row[position].strip()
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise UserError(f"{self.path} line {line}, column '{column}': '{text}' is not a number",
                             "fill missing values and list only numeric columns in data.feature_columns=[...]") from None
+        if not math.isfinite(value):
+            raise UserError(f"{self.path} line {line}, column '{column}': '{text}' is not a finite number",
+                            "fill or drop the row: NaN and infinity would make every loss NaN")
+        return value
 
     def fit_transform(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         train_inputs = splits["train"][0]
