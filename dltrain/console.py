@@ -59,6 +59,15 @@ def configure_logging(log_file: Path | None, verbose: bool) -> None:
     logging.captureWarnings(not verbose)
 
 
+def close_log_file() -> None:
+    """Stop writing the run's log file (a run that never started removes its folder)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+
+
 def count(value: int) -> str:
     return f"{value:,}"
 

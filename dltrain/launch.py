@@ -81,8 +81,11 @@ def _discard_unfinished_output() -> None:
     """Remove what Hydra and the command wrote for a run that never started, and the folders left empty."""
     from hydra.core.hydra_config import HydraConfig
 
+    from dltrain.console import close_log_file
+
     hydra_cfg = HydraConfig.get()
     output = Path(hydra_cfg.runtime.output_dir)
+    close_log_file()
     # Under DDP every process meets the error; the first one cleans up.
     if (output / "checkpoints").exists() or os.environ.get("LOCAL_RANK", "0") != "0":
         return

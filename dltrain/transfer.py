@@ -70,9 +70,8 @@ def _run_source(path: Path, trust: bool) -> Source:
     data_state = checkpoint.get(data_class.__qualname__) or {}
     weights = {name.removeprefix("model."): tensor for name, tensor in checkpoint["state_dict"].items()
                if name.startswith("model.")}
-    model_name = config["model"]["_target_"].rsplit(".", 1)[-1]
     return Source(
-        name=f"{model_name} from {checkpoint_path}", model_config=config["model"],
+        name=f"the model of {checkpoint_path}", model_config=config["model"],
         input_kind=data_class.input_kind, spec=metadata["spec"], weights=weights,
         vocabulary=data_state.get("vocabulary"),
         record={"checkpoint": str(checkpoint_path.resolve()), "model": config["model"]["_target_"],

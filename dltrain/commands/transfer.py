@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> None:
     from pytorch_lightning.utilities import rank_zero_only
 
     from dltrain.assemble import build_model, build_task
-    from dltrain.commands.train import fit_and_test
+    from dltrain.commands.train import fit_and_test, model_name
     from dltrain.finetuning import FrozenBackbone
     from dltrain.report import print_table
     from dltrain.transfer import batch_norms, frozen_blocks, frozen_parameters, head_names, load_backbone, under
@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> None:
     scale = float(config["backbone_lr_scale"])
     if scale != 1.0:
         task.learning_rate_scales = {name: scale for name in report.loaded if name in parameters}
-    rows = [("source", source.name), *report.rows(model, heads),
+    rows = [("source", f"{model_name(model)}, {source.name}"), *report.rows(model, heads),
             ("frozen", _frozen_summary(frozen, frozen_names, parameters, config["unfreeze_at_epoch"])),
             ("loaded layers' lr", f"{scale:g} x optimizer.lr"), ("classes", ", ".join(data.class_names))]
     if rank_zero_only.rank == 0:
