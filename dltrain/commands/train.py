@@ -111,7 +111,7 @@ def _header_rows(data, model, trainer) -> list[tuple[str, str]]:
         where += f", {trainer.world_size} processes ({trainer.num_nodes} node{'s' if trainer.num_nodes > 1 else ''})"
     stopping = trainer.early_stopping_callback
     limit = trainer.max_epochs
-    epochs = f"at most {limit} epochs" if limit and limit > 0 else "no epoch limit"
+    epochs = f"at most {limit} epoch{'s' if limit > 1 else ''}" if limit and limit > 0 else "no epoch limit"
     if stopping is not None:
         epochs += f", stopping after {stopping.patience} without {stopping.monitor} improving"
     rows = [("model", f"{model_name(model)}, {weights}"),
