@@ -88,7 +88,8 @@ class EpochProgress(pl.Callback):
             self.last_refresh = now
             total = trainer.num_training_batches
             of = f"/{total}" if isinstance(total, int) else ""
-            sys.stdout.write(f"\repoch {trainer.current_epoch + 1}  batch {batch_index + 1}{of}\033[K")
+            epochs = f"/{trainer.max_epochs}" if trainer.max_epochs and trainer.max_epochs > 0 else ""
+            sys.stdout.write(f"\repoch {trainer.current_epoch + 1}{epochs}  batch {batch_index + 1}{of}\033[K")
             sys.stdout.flush()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
