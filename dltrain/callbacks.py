@@ -6,17 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from dltrain import __version__
 from dltrain.checkpoints import METADATA_KEY
 from dltrain.console import epoch_figures, epoch_line
-from dltrain.files import write_text_atomic
+from dltrain.errors import Diverged
+from dltrain.files import write_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,15 @@ class EpochMetricsCSV(pl.Callback):
         self.path = Path(path)
         self.rows: list[dict[str, float | int]] = []
         self.epoch_lr: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A resumed run keeps the rows of the epochs it does not train again."""
+        if trainer.current_epoch > 0 and self.path.is_file():
+            with open(self.path, newline="", encoding="utf-8") as handle:
+                self.rows = [{key: float(value) if value else value for key, value in row.items()}
+                             for row in csv.DictReader(handle) if int(row["epoch"]) < trainer.current_epoch]
+            for row in self.rows:
+                row["epoch"], row["step"] = int(row["epoch"]), int(row["step"])
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.epoch_lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
@@ -78,6 +92,13 @@ class EpochProgress(pl.Callback):
         self.best: float | None = None
         self.live = sys.stdout.isatty()
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """A resumed run starts from the best score its checkpoint callback remembers."""
+        checkpointing = trainer.checkpoint_callback
+        score = getattr(checkpointing, "best_model_score", None)
+        if score is not None:
+            self.best = float(score) if checkpointing.mode == "min" else -float(score)
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.started = self.last_refresh = time.perf_counter()
 
@@ -114,3 +135,85 @@ class EpochProgress(pl.Callback):
             return False
         self.best = value
         return True
+
+
+class RandomState(pl.Callback):
+    """Every random generator a run draws from (torch's, CUDA's, numpy's, Python's) saved in each checkpoint and
+    restored on resume: Lightning restores none of them, and without them a resumed run is a different run."""
+
+    def state_dict(self) -> dict[str, Any]:
+        import random
+
+        import numpy as np
+
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        version, state, gauss = random.getstate()
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                          "has_gauss": int(has_gauss), "cached": float(cached)},
+                "python": {"version": version, "state": list(state), "gauss": gauss}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import random
+
+        import numpy as np
+
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        saved = state["numpy"]
+        np.random.set_state((saved["kind"], saved["keys"].numpy().astype(np.uint32), saved["position"],
+                             saved["has_gauss"], saved["cached"]))
+        python = state["python"]
+        random.setstate((python["version"], tuple(python["state"]), python["gauss"]))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file beside their target and renamed over it: a kill mid-write leaves
+    the previous checkpoint whole (Lightning's own writer stages in $TMPDIR, possibly another filesystem)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        write_atomic(path, lambda temporary: _save_synced(checkpoint, temporary))
+
+
+def _save_synced(checkpoint: dict[str, Any], path: Path) -> None:
+    with open(path, "wb") as handle:
+        torch.save(checkpoint, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops a run at the first non-finite gradient (before the optimizer applies it) or training loss, with one
+    line naming the epoch and step; the checkpoints written so far stay as they were."""
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
+        if str(trainer.precision).startswith("16"):
+            return  # float16's loss scaler skips steps with inf gradients by design
+        gradients = [parameter.grad for parameter in pl_module.parameters() if parameter.grad is not None]
+        if gradients:
+            norm = torch.nn.utils.get_total_norm(gradients)
+            if not torch.isfinite(norm):
+                self._stop(trainer, f"the gradient norm is {float(norm)}")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).all():
+            self._stop(trainer, f"the training loss is {float(loss)}")
+
+    def _stop(self, trainer: pl.Trainer, what: str) -> None:
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
+        raise Diverged(f"training diverged at epoch {trainer.current_epoch + 1}, step {trainer.global_step + 1}: "
+                       f"{what}; the best checkpoint so far is kept",
+                       f"lower optimizer.lr{f' (now {lr:g})' if lr is not None else ''} or clip gradients with "
+                       "trainer.gradient_clip_val=1.0")
+
+
+def last_checkpoint(folder: Path) -> ModelCheckpoint:
+    """checkpoints/last.ckpt after every epoch, what resume= continues from. Lightning's own `save_last` only
+    writes it in epochs whose monitored metric improved. As a ModelCheckpoint it runs after every other callback,
+    so what it saves includes their state at the end of the epoch (early stopping's count, the best score)."""
+    return ModelCheckpoint(dirpath=folder, filename="last", monitor=None, save_top_k=1, save_last=False,
+                           enable_version_counter=False)

@@ -37,6 +37,29 @@ def find_checkpoint(run: str | None, ckpt: str | None) -> Path:
                     "the run did not finish an epoch; train again, or pass ckpt=FILE")
 
 
+def resumable_checkpoint(run: Path) -> Path:
+    """The checkpoint a resumed run continues from: last.ckpt, or best.ckpt when last.ckpt cannot be read (a
+    kill during an older, non-atomic write), said in one line."""
+    import logging
+    import pickle
+
+    import torch
+
+    candidates = [run / "checkpoints" / name for name in ("last.ckpt", "best.ckpt")]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+            return path
+        except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            logging.getLogger(__name__).warning("%s cannot be read (%s): resuming from an earlier checkpoint",
+                                                path, reason)
+    raise UserError(f"no readable checkpoint in {run / 'checkpoints'} to resume from",
+                    "start the run again without resume=")
+
+
 def run_directory_of(checkpoint: Path) -> Path:
     """A checkpoint at RUN/checkpoints/x.ckpt belongs to RUN; any other one to its own folder."""
     folder = checkpoint.resolve().parent

@@ -6,15 +6,24 @@ import os
 import sys
 
 USER_ERROR_EXIT_CODE = 2
+DIVERGED_EXIT_CODE = 3
 
 
 class UserError(Exception):
     """A bad input or config. `what` names the problem, `fix` tells the user how to repair it."""
 
+    exit_code = USER_ERROR_EXIT_CODE
+
     def __init__(self, what: str, fix: str = "") -> None:
         super().__init__(what)
         self.what = what
         self.fix = fix
+
+
+class Diverged(UserError):
+    """Training produced a non-finite loss or gradient: the run stops with exit code 3, its best checkpoint kept."""
+
+    exit_code = DIVERGED_EXIT_CODE
 
     def __str__(self) -> str:
         return f"{self.what} — {self.fix}" if self.fix else self.what
@@ -27,7 +36,7 @@ def debugging() -> bool:
 
 def report(error: UserError) -> int:
     print(f"error: {error}", file=sys.stderr)
-    return USER_ERROR_EXIT_CODE
+    return error.exit_code
 
 
 def suggestion(word: str, choices: list[str]) -> str:

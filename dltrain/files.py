@@ -18,6 +18,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(descriptor)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; the file gets the usual permissions
     try:
         write(Path(temporary))
         os.replace(temporary, target)
@@ -25,6 +26,12 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

@@ -33,6 +33,8 @@ def launch(command: str, args: list[str]) -> int:
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)
         if parsed.multirun:
             parsed.overrides = force_keys_of_swept_groups(parsed.overrides)
+        if command in RUN_COMMANDS and os.environ.get("LOCAL_RANK", "0") == "0":
+            parsed.overrides = _with_run_directory(command, parsed.overrides, parsed.multirun)
     if debugging():
         os.environ["HYDRA_FULL_ERROR"] = "1"
     module = importlib.import_module(f"dltrain.commands.{command}")
@@ -40,6 +42,36 @@ def launch(command: str, args: list[str]) -> int:
     _run_hydra(args=parsed, args_parser=parser, task_function=_reporting_user_errors(module.run),
                config_path=str(config_dir()), config_name=command)
     return 0
+
+
+# Commands that write a run directory: each run gets one of its own, never one that holds another run.
+RUN_COMMANDS = ("train", "transfer")
+
+
+def _with_run_directory(command: str, overrides: list[str], multirun: bool) -> list[str]:
+    """The overrides with the run's directory made explicit: the one `resume=` names, or a given one that holds no
+    other run (unless overwrite=true), or a fresh one claimed for this run alone (Hydra's default names only
+    the second, so two runs started in the same second would share one). DDP's extra processes are given rank
+    0's directory by Lightning and skip all this."""
+    from dltrain import lifecycle
+
+    resume = lifecycle.option(overrides, "resume")
+    if resume not in (None, "null"):
+        if command != "train" or multirun:
+            raise UserError("resume= continues one run of dltrain train", "run dltrain train resume=DIR, without -m")
+        lifecycle.check_resume_overrides(overrides)
+        folder = lifecycle.resume_directory(resume)
+        kept = [override for override in overrides if not override.startswith(("resume=", "hydra.run.dir="))]
+        return [*kept, f"resume={folder}", f"hydra.run.dir={folder}"]
+    if multirun:
+        given = lifecycle.option(overrides, "hydra.sweep.dir")
+        return overrides if given else [*overrides, f"hydra.sweep.dir={lifecycle.claim_run_directory(sweep=True)}"]
+    given = lifecycle.option(overrides, "hydra.run.dir")
+    if given is not None:
+        overwrite = lifecycle.option(overrides, "overwrite") == "true"
+        lifecycle.refuse_or_clear(Path(given).expanduser(), overwrite)
+        return overrides
+    return [*overrides, f"hydra.run.dir={lifecycle.claim_run_directory()}"]
 
 
 # `dltrain predict model=deploy/model.onnx`: `model` names a config group, which Hydra would try to choose from.
@@ -86,8 +118,10 @@ def _discard_unfinished_output() -> None:
     hydra_cfg = HydraConfig.get()
     output = Path(hydra_cfg.runtime.output_dir)
     close_log_file()
-    # Under DDP every process meets the error; the first one cleans up.
-    if (output / "checkpoints").exists() or os.environ.get("LOCAL_RANK", "0") != "0":
+    # Under DDP every process meets the error; the first one cleans up. A run that started training keeps its
+    # directory (status.json says how it ended).
+    started = (output / "checkpoints").exists() or (output / "status.json").exists()
+    if started or os.environ.get("LOCAL_RANK", "0") != "0":
         return
     for name in (hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log", "config.yaml"):
         path = output / name if name else None

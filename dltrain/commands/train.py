@@ -23,25 +23,58 @@ def run(cfg: DictConfig) -> None:
 
     started = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
+    resume_from = None
+    if config.get("resume"):
+        config, resume_from = _resumed(config)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     data = build_data(config["data"])
     model = build_model(config["model"], data.spec)
     task = build_task(config, model, data.spec, data.class_names)
-    fit_and_test(config, data, task, started)
+    fit_and_test(config, data, task, started, resume_from=resume_from)
+
+
+def _resumed(config: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """The run's own saved config, with what this command line may change on resume, and the checkpoint to
+    continue from."""
+    import yaml
+    from hydra.core.hydra_config import HydraConfig
+
+    from dltrain.checkpoints import resumable_checkpoint
+    from dltrain.errors import UserError
+    from dltrain.lifecycle import resumed_config
+
+    folder = Path(config["resume"])
+    saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    if "transferred_from" in saved:
+        raise UserError(f"{folder} is a run of dltrain transfer, which resume= cannot continue yet",
+                        "run the same dltrain transfer command again")
+    resumed = resumed_config(saved, config, list(HydraConfig.get().overrides.task))
+    resumed["resume"] = str(folder)
+    return resumed, resumable_checkpoint(folder)
 
 
 def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: Sequence = (),
-                 command: str = "train", check: Callable | None = None) -> Path:
-    """Fit `task` on `data`, test its best checkpoint, write the run directory's files and print the summary.
-    Returns the run directory. Shared by train and transfer, which differ only in how the task starts.
-    `check(trainer)` may refuse the trainer's settings before anything is written or launched."""
+                 command: str = "train", check: Callable | None = None, resume_from: Path | None = None) -> Path:
+    """Fit `task` on `data` (from `resume_from` when resuming), test its best checkpoint, write the run
+    directory's files and print the summary. Returns the run directory. Shared by train and transfer, which
+    differ only in how the task starts. `check(trainer)` may refuse the trainer's settings before anything is
+    written or launched. status.json follows the run: running, then finished, diverged or failed."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from dltrain.assemble import build_trainer, instantiate
-    from dltrain.callbacks import EpochMetricsCSV, EpochProgress, RunMetadata
+    from dltrain.callbacks import (
+        AtomicCheckpointIO,
+        DivergenceGuard,
+        EpochMetricsCSV,
+        EpochProgress,
+        RandomState,
+        RunMetadata,
+        last_checkpoint,
+    )
     from dltrain.files import write_json_atomic, write_text_atomic
+    from dltrain.lifecycle import write_status
     from dltrain.report import print_table, stage_metrics
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -50,30 +83,40 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     spec = data.spec
     verbose = bool(config.get("verbose"))
     configured = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
-    every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec)]
+    every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
+                 RandomState(), DivergenceGuard(), last_checkpoint(run_dir / "checkpoints")]
     if not verbose:
         every_run.append(EpochProgress())
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     trainer = build_trainer({**lightning_console, **config["trainer"]},
                             callbacks=[*configured, *every_run, *callbacks], logger=logger,
-                            default_root_dir=str(run_dir))
+                            default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     if check is not None:
         check(trainer)
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
-        for line in header_lines(_header_rows(data, task.model, trainer)):
+        for line in header_lines(_header_rows(data, task.model, trainer, resume_from)):
             log.info(line)
+        write_status(run_dir, "running", **({"resumed_from": str(resume_from)} if resume_from else {}))
 
-    trainer.fit(task, datamodule=data)
-    checkpointing = trainer.checkpoint_callback
-    best = checkpointing.best_model_path if checkpointing is not None else ""
-    trainer.test(task, datamodule=data, ckpt_path=best or None, verbose=False)
-
-    metrics = stage_metrics(trainer.callback_metrics, "test")
+    try:
+        trainer.fit(task, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
+        checkpointing = trainer.checkpoint_callback
+        best = checkpointing.best_model_path if checkpointing is not None else ""
+        trainer.test(task, datamodule=data, ckpt_path=best or None, verbose=False)
+        metrics = stage_metrics(trainer.callback_metrics, "test")
+        check_finite(metrics)
+    except BaseException as error:
+        if trainer.is_global_zero:
+            write_status(run_dir, ending(error), epoch=trainer.current_epoch, step=trainer.global_step)
+        if is_out_of_memory(error):
+            raise out_of_memory(error, config) from None
+        raise
     if not trainer.is_global_zero:
         return run_dir
     write_json_atomic(run_dir / "metrics.json", metrics)
+    write_status(run_dir, "finished", epoch=trainer.current_epoch, step=trainer.global_step)
     stopped = trainer.early_stopping_callback
     stopped_early = stopped is not None and stopped.stopped_epoch > 0
     rows = [("model", model_name(task.model)),
@@ -92,7 +135,47 @@ def model_name(model) -> str:
     return getattr(model, "display_name", None) or type(model).__name__
 
 
-def _header_rows(data, model, trainer) -> list[tuple[str, str]]:
+def check_finite(metrics: dict[str, float]) -> None:
+    """metrics.json never holds NaN: test metrics that are not finite end the run as diverged."""
+    import math
+
+    from dltrain.errors import Diverged
+
+    bad = {name: value for name, value in metrics.items() if not math.isfinite(value)}
+    if bad:
+        raise Diverged(f"the test metrics are not finite ({', '.join(f'{k}={v}' for k, v in bad.items())}); "
+                       "metrics.json was not written", "lower optimizer.lr or clip gradients with "
+                       "trainer.gradient_clip_val=1.0, then train again")
+
+
+def ending(error: BaseException) -> str:
+    """The status.json word for how a run that raised `error` ended."""
+    from dltrain.errors import Diverged
+
+    if isinstance(error, Diverged):
+        return "diverged"
+    return "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+def out_of_memory(error: BaseException, config: dict[str, Any]):
+    """Running out of accelerator (or host) memory, as one line naming the batch size and what to try."""
+    from dltrain.errors import UserError
+
+    size = config["data"].get("batch_size")
+    half = max(1, (size or 2) // 2)
+    return UserError(f"out of memory with data.batch_size={size}: {str(error).strip().splitlines()[0][:160]}",
+                     f"pass data.batch_size={half}, or data.batch_size={half} trainer.accumulate_grad_batches=2 "
+                     "to keep the effective batch")
+
+
+def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[tuple[str, str]]:
     """What a run is about to do: the model, the data and its splits, the device, where the files go."""
     import torch
 
@@ -119,6 +202,8 @@ def _header_rows(data, model, trainer) -> list[tuple[str, str]]:
     rows += [(f"data.{key}", f"{value} ({why})") for key, (value, why) in data.decided.items()]
     rows += [("device", f"{where}; precision {trainer.precision}"), ("training", epochs),
              ("run directory", _shown_path(Path(trainer.default_root_dir)))]
+    if resume_from is not None:
+        rows.append(("resumed from", _shown_path(resume_from)))
     return rows
 
 

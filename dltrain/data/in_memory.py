@@ -18,7 +18,9 @@ class TensorBatches:
     """An iterable of (inputs, labels) batches cut from two tensors; reshuffled every epoch from `seed`.
 
     Under distributed training each rank takes every world_size-th example of the epoch's order, so the
-    ranks see disjoint shards of equal size.
+    ranks see disjoint shards of equal size. Its `position` goes into checkpoints (through the data module's
+    state) and `resume_from` takes it back: a resumed run draws the same orders as an uninterrupted one, and one
+    stopped mid-epoch skips the batches the saved step had already trained on.
     """
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
@@ -27,6 +29,27 @@ class TensorBatches:
         self.batch_size, self.shuffle = batch_size, shuffle
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
+        self.epoch_start = self.generator.get_state()
+        self.skip = 0
+
+    def starts(self) -> range:
+        """Where the epoch's batches start in its order; the first `skip` are left out once, after a resume."""
+        skip, self.skip = self.skip, 0
+        self.epoch_start = self.generator.get_state()
+        count = len(self.labels) // self.world_size if self.world_size > 1 else len(self.labels)
+        return range(skip * self.batch_size, count, self.batch_size)
+
+    def position(self) -> dict:
+        return {"generator": self.generator.get_state(), "epoch_start": self.epoch_start}
+
+    def resume_from(self, position: dict, batches_done: int) -> None:
+        """Back to where a checkpoint left off: at the end of an epoch the next order follows; `batches_done` into
+        one, the same order is drawn again and those batches are skipped."""
+        if 0 < batches_done < len(self):
+            self.generator.set_state(position["epoch_start"])
+            self.skip = batches_done
+        else:
+            self.generator.set_state(position["generator"])
 
     def _order(self) -> torch.Tensor:
         count = len(self.labels)
@@ -40,8 +63,9 @@ class TensorBatches:
         return -(-count // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        starts = self.starts()
         order = self._order().to(self.labels.device)
-        for start in range(0, len(order), self.batch_size):
+        for start in starts:
             index = order[start : start + self.batch_size]
             yield self.inputs[index], self.labels[index]
 
@@ -80,6 +104,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         # Options left to `auto` that the data decided, as key -> (value, why): the run header shows them and the
         # run's config records the value, so that eval, export and predict read inputs the same way.
         self.decided: dict[str, tuple[Any, str]] = {}
+        # The training batches being served, and where a checkpoint being resumed left them.
+        self.training_batches: TensorBatches | None = None
+        self.saved_position: dict | None = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
         """All inputs (N x ...), labels (int64, N) and the class names in label order."""
@@ -189,7 +216,13 @@ class InMemoryDataModule(pl.LightningDataModule):
         if device is not None and inputs.device != device:
             inputs, labels = inputs.to(device), labels.to(device)
             self.splits[split] = inputs, labels
-        return self.batches(inputs, labels, shuffle, rank, world)
+        batches = self.batches(inputs, labels, shuffle, rank, world)
+        if shuffle:
+            self.training_batches = batches
+            if self.saved_position is not None and trainer is not None:
+                batches.resume_from(self.saved_position, trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+                self.saved_position = None
+        return batches
 
     def batches(self, inputs: torch.Tensor, labels: torch.Tensor, shuffle: bool, rank: int,
                 world_size: int) -> Iterable:
@@ -216,8 +249,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         return self.loader(self.evaluated_split)
 
     def state_dict(self) -> dict:
-        """Saved into every checkpoint by Lightning: what predict needs to read new inputs the same way."""
-        return {"class_names": list(self.class_names)}
+        """Saved into every checkpoint by Lightning: what predict needs to read new inputs the same way, and where
+        the training batches are (for resume)."""
+        state = {"class_names": list(self.class_names)}
+        if self.training_batches is not None:
+            state["batches"] = self.training_batches.position()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.saved_position = state.get("batches")
 
 
 def _take(items: Items, index: torch.Tensor) -> Items:

@@ -91,6 +91,7 @@ class TextDataModule(InMemoryDataModule):
     def load_state_dict(self, state: dict) -> None:
         """Take a trained run's classes and vocabulary, so that texts get the ids the model learned. With
         `classes` chosen, those are the run's classes, in that order, and the file's other labels are dropped."""
+        super().load_state_dict(state)
         if state.get("class_names") and not self.classes:
             self.class_names = list(state["class_names"])
         if state.get("vocabulary"):
@@ -123,9 +124,10 @@ class LengthBatches(TensorBatches):
         return torch.cat(shuffled + list(batches[full:]))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        starts = self.starts()
         order = self._order()
         on_device = order.to(self.labels.device)
-        for start in range(0, len(order), self.batch_size):
+        for start in starts:
             width = int(self.lengths[order[start : start + self.batch_size]].max())
             index = on_device[start : start + self.batch_size]
             yield self.inputs[index, :width], self.labels[index]
