@@ -20,7 +20,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from dltrain import __version__
 from dltrain.checkpoints import METADATA_KEY
 from dltrain.console import epoch_figures, epoch_line
-from dltrain.errors import Diverged
+from dltrain.errors import Diverged, Interrupted
 from dltrain.files import write_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -217,3 +217,53 @@ def last_checkpoint(folder: Path) -> ModelCheckpoint:
     so what it saves includes their state at the end of the epoch (early stopping's count, the best score)."""
     return ModelCheckpoint(dirpath=folder, filename="last", monitor=None, save_top_k=1, save_last=False,
                            enable_version_counter=False)
+
+
+class GracefulStop(pl.Callback):
+    """SIGINT (Ctrl-C) or SIGTERM (a scheduler's pre-emption) finish the current step, save checkpoints/last.ckpt
+    and stop the run with a line naming the resume command; a second signal stops at once."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {number: signal.signal(number, self._receive)
+                             for number in (signal.SIGINT, signal.SIGTERM)}
+
+    def _receive(self, number: int, frame: Any) -> None:
+        import signal
+
+        if self.received is not None:  # the second one: no more waiting
+            self._restore()
+            signal.raise_signal(number)
+            return
+        self.received = number
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_index: int) -> None:
+        import signal
+
+        if self.received is None:
+            return
+        last = self.folder / "last.ckpt"
+        trainer.save_checkpoint(last)
+        name = signal.Signals(self.received).name
+        raise Interrupted(f"stopped by {name} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}; "
+                          f"{last} is saved", f"continue with: dltrain train resume={self.folder.parent}",
+                          exit_code=128 + self.received)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous = {}

@@ -1,4 +1,5 @@
-"""User errors: problems the user can fix, reported as one line with exit code 2 and no traceback."""
+"""User errors: problems the user can fix, reported as one line with exit code 2 (3 for a diverged run, 128 + the
+signal for an interrupted one) and no traceback."""
 
 from __future__ import annotations
 
@@ -19,14 +20,22 @@ class UserError(Exception):
         self.what = what
         self.fix = fix
 
+    def __str__(self) -> str:
+        return f"{self.what} — {self.fix}" if self.fix else self.what
+
+
+class Interrupted(UserError):
+    """A signal stopped the run after saving it: exit code 128 + the signal's number, as shells report it."""
+
+    def __init__(self, what: str, fix: str, exit_code: int) -> None:
+        super().__init__(what, fix)
+        self.exit_code = exit_code
+
 
 class Diverged(UserError):
     """Training produced a non-finite loss or gradient: the run stops with exit code 3, its best checkpoint kept."""
 
     exit_code = DIVERGED_EXIT_CODE
-
-    def __str__(self) -> str:
-        return f"{self.what} — {self.fix}" if self.fix else self.what
 
 
 def debugging() -> bool:

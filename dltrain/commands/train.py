@@ -69,6 +69,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         DivergenceGuard,
         EpochMetricsCSV,
         EpochProgress,
+        GracefulStop,
         RandomState,
         RunMetadata,
         last_checkpoint,
@@ -84,7 +85,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     verbose = bool(config.get("verbose"))
     configured = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
-                 RandomState(), DivergenceGuard(), last_checkpoint(run_dir / "checkpoints")]
+                 RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
+                 last_checkpoint(run_dir / "checkpoints")]
     if not verbose:
         every_run.append(EpochProgress())
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
@@ -150,11 +152,11 @@ def check_finite(metrics: dict[str, float]) -> None:
 
 def ending(error: BaseException) -> str:
     """The status.json word for how a run that raised `error` ended."""
-    from dltrain.errors import Diverged
+    from dltrain.errors import Diverged, Interrupted
 
     if isinstance(error, Diverged):
         return "diverged"
-    return "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+    return "interrupted" if isinstance(error, (Interrupted, KeyboardInterrupt)) else "failed"
 
 
 def is_out_of_memory(error: BaseException) -> bool:

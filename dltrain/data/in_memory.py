@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -30,11 +30,11 @@ class TensorBatches:
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch_start = self.generator.get_state()
-        self.skip = 0
+        self.resuming: tuple[dict, Callable[[], int]] | None = None
 
     def starts(self) -> range:
-        """Where the epoch's batches start in its order; the first `skip` are left out once, after a resume."""
-        skip, self.skip = self.skip, 0
+        """Where the epoch's batches start in its order: after the batches already trained, when resuming."""
+        skip = self._resume() if self.resuming is not None else 0
         self.epoch_start = self.generator.get_state()
         count = len(self.labels) // self.world_size if self.world_size > 1 else len(self.labels)
         return range(skip * self.batch_size, count, self.batch_size)
@@ -42,14 +42,22 @@ class TensorBatches:
     def position(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch_start": self.epoch_start}
 
-    def resume_from(self, position: dict, batches_done: int) -> None:
-        """Back to where a checkpoint left off: at the end of an epoch the next order follows; `batches_done` into
-        one, the same order is drawn again and those batches are skipped."""
-        if 0 < batches_done < len(self):
+    def resume_from(self, position: dict, batches_done: Callable[[], int]) -> None:
+        """Continue from a checkpoint's `position`. `batches_done` tells, once the trainer has restored its loops
+        (when the first epoch starts), how many batches of the epoch the checkpoint had trained."""
+        self.resuming = position, batches_done
+
+    def _resume(self) -> int:
+        """At the end of an epoch the next order follows; some batches into one, the same order is drawn again
+        and the batches already trained are skipped (returned)."""
+        position, batches_done = self.resuming
+        self.resuming = None
+        done = batches_done()
+        if 0 < done < len(self):
             self.generator.set_state(position["epoch_start"])
-            self.skip = batches_done
-        else:
-            self.generator.set_state(position["generator"])
+            return done
+        self.generator.set_state(position["generator"])
+        return 0
 
     def _order(self) -> torch.Tensor:
         count = len(self.labels)
@@ -220,7 +228,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         if shuffle:
             self.training_batches = batches
             if self.saved_position is not None and trainer is not None:
-                batches.resume_from(self.saved_position, trainer.fit_loop.epoch_loop.batch_progress.current.completed)
+                progress = trainer.fit_loop.epoch_loop.batch_progress.current
+                batches.resume_from(self.saved_position, lambda: progress.completed)
                 self.saved_position = None
         return batches
 
