@@ -35,7 +35,9 @@ class EpochMetricsCSV(pl.Callback):
         self.epoch_lr: float | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """A resumed run keeps the rows of the epochs it does not train again."""
+        """A resumed run keeps the rows of the epochs it does not train again (and, resumed in the middle of an
+        epoch, that epoch's learning rate, restored with the optimizer)."""
+        self.on_train_epoch_start(trainer, pl_module)
         if trainer.current_epoch > 0 and self.path.is_file():
             with open(self.path, newline="", encoding="utf-8") as handle:
                 self.rows = [{key: float(value) if value else value for key, value in row.items()}
@@ -49,6 +51,7 @@ class EpochMetricsCSV(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
+
         row: dict[str, float | int] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if self.epoch_lr is not None:
             row["lr"] = self.epoch_lr

@@ -117,6 +117,14 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("data.sample_rate=10", "at least 1000 Hz")),
     ("transcripts missing", ["train", "task=ctc", "model=gru", "model.pooling=none", "data=transcribed_audio",
                              "data.root={work}/audio"], ("transcripts.csv", "file,text")),
+    # The run directory
+    ("resume: not a run", ["train", "resume={work}/empty"], ("is not a run directory", "resume=last")),
+    ("resume: no runs yet", ["train", "resume=last"], ("no run under runs/ has checkpoints/last.ckpt", "resume=DIR")),
+    ("resume: another lr", ["train", "resume={run}", "optimizer.lr=0.1"],
+     ("'optimizer.lr=0.1' cannot change on resume", "trainer.max_epochs")),
+    ("resume: a sweep", ["train", "-m", "resume={run}", "seed=1,2"], ("resume= continues one run", "without -m")),
+    ("a directory that holds a run", ["train", "hydra.run.dir={run}"],
+     ("already holds a run (status: finished)", "overwrite=true")),
     # eval
     ("eval: no run directory", ["eval", "run=runs/nowhere"], ("run directory not found", "run=")),
     ("eval: no checkpoint", ["eval", "ckpt=nowhere.ckpt"], ("checkpoint not found: nowhere.ckpt", ".ckpt")),

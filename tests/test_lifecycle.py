@@ -1,0 +1,189 @@
+"""A run's life through the real command: resumed after a kill or a signal exactly as if never stopped, extended,
+crash-safe checkpoints, a diverging run stopped, and no run ever written into another's directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dltrain.callbacks import AtomicCheckpointIO
+from dltrain.lifecycle import claim_run_directory
+from tests.conftest import assert_user_error, run_dltrain
+
+REPO = Path(__file__).resolve().parents[1]
+# Six epochs of the default LeNet-5 with dropout and augmentation: every random generator matters.
+RUN = ["trainer.max_epochs=6", "model.dropout=0.2"]
+
+
+def _rows(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def _same_run(run: Path, reference: Path, resumed_mid_epoch: int | None = None) -> bool:
+    """Same weights, same test metrics, same metrics.csv. An epoch resumed in its middle averages its figures
+    over what it ran after the resume (Lightning keeps no running means in checkpoints): only its epoch, step and
+    learning rate are compared."""
+    ours, theirs = _weights(run), _weights(reference)
+    rows, expected = _rows(run), _rows(reference)
+    if resumed_mid_epoch is not None:
+        for table in (rows, expected):
+            table[resumed_mid_epoch] = {key: table[resumed_mid_epoch][key] for key in ("epoch", "step", "lr")}
+    return (rows == expected and all(torch.equal(ours[name], theirs[name]) for name in theirs)
+            and json.loads((run / "metrics.json").read_text()) == json.loads((reference / "metrics.json").read_text()))
+
+
+def _status(run: Path) -> dict:
+    return json.loads((run / "status.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("uninterrupted")
+    result = run_dltrain("train", *RUN, "hydra.run.dir=run", cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_three_random_points_resumes_to_the_same_weights(uninterrupted: Path, tmp_path: Path):
+    chance = random.Random(7)
+    for attempt in range(3):
+        run = tmp_path / f"killed{attempt}"
+        process = subprocess.Popen([sys.executable, "-m", "dltrain", "train", *RUN, f"hydra.run.dir={run}"],
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (run / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(chance.uniform(0.0, 1.2))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        result = run_dltrain("train", f"resume={run}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert _same_run(run, uninterrupted), f"attempt {attempt}"
+        assert _status(run)["status"] == "finished"
+
+
+def test_sigterm_saves_mid_epoch_and_the_resumed_run_is_the_same_run(uninterrupted: Path, tmp_path: Path):
+    env = {"PYTHONPATH": str(REPO)}
+    stop = ["+callbacks.stop._target_=tests.lifecycle_parts.SignalOnce", f"+callbacks.stop.marker={tmp_path}/sent"]
+    result = run_dltrain("train", *RUN, *stop, "hydra.run.dir=run", cwd=tmp_path, env=env)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stopped by SIGTERM at epoch 3, step 46" in lines[0]
+    assert "continue with: dltrain train resume=" in result.stderr
+    assert _status(tmp_path / "run")["status"] == "interrupted"
+    result = run_dltrain("train", "resume=run", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resumed from" in result.stdout
+    # The reference carries the same (already spent) callback, so both configs are the same.
+    reference = run_dltrain("train", *RUN, *stop, "hydra.run.dir=reference", cwd=tmp_path, env=env)
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    assert _same_run(tmp_path / "run", tmp_path / "reference", resumed_mid_epoch=2)
+    assert [int(row["epoch"]) for row in _rows(tmp_path / "run")] == list(range(6))
+
+
+def test_resume_last_extends_the_latest_run_in_its_own_directory(tmp_path: Path):
+    assert run_dltrain("train", "trainer.max_epochs=2", cwd=tmp_path).returncode == 0
+    [run] = [path for path in (tmp_path / "runs").glob("*/*") if path.is_dir()]
+    result = run_dltrain("train", "resume=last", "trainer.max_epochs=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert [line.split("  ")[0] for line in result.stdout.splitlines() if line.startswith("epoch")] == \
+        ["epoch 3/4", "epoch 4/4"]
+    assert [int(row["epoch"]) for row in _rows(run)] == [0, 1, 2, 3]
+    assert _status(run)["status"] == "finished" and _status(run)["resumed_from"].endswith("last.ckpt")
+    assert [path for path in (tmp_path / "runs").glob("*/*") if path.is_dir()] == [run]  # no new directory
+
+
+def test_a_truncated_last_checkpoint_is_reported_and_the_best_one_used(tmp_path: Path):
+    assert run_dltrain("train", "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:100])
+    result = run_dltrain("train", "resume=run", "trainer.max_epochs=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "warning: run/checkpoints/last.ckpt cannot be read" in result.stdout
+    assert "resuming from an earlier checkpoint" in result.stdout
+    assert "resumed from   run/checkpoints/best.ckpt" in result.stdout
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_previous_one_whole(tmp_path: Path):
+    path = tmp_path / "last.ckpt"
+    writer = AtomicCheckpointIO()
+    writer.save_checkpoint({"weights": torch.ones(3)}, path)
+
+    class Unsavable:
+        def __reduce__(self):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        writer.save_checkpoint({"weights": torch.zeros(3), "broken": Unsavable()}, path)
+    assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.ones(3))
+    assert [item.name for item in tmp_path.iterdir()] == ["last.ckpt"]
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tmp_path: Path):
+    # The learning rate jumps a hundred-million-fold after the first epoch.
+    result = run_dltrain("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.01", "scheduler=step",
+                         "scheduler.step_size=1", "scheduler.gamma=1e8", "trainer.max_epochs=4", "hydra.run.dir=run",
+                         cwd=tmp_path)
+    assert result.returncode == 3, result.stderr[-2000:]
+    line = result.stderr.strip()
+    assert line.startswith("error: training diverged at epoch 2, step ") and "\n" not in line
+    assert "lower optimizer.lr (now 1e+06)" in line and "trainer.gradient_clip_val" in line
+    run = tmp_path / "run"
+    assert _status(run)["status"] == "diverged" and not (run / "metrics.json").exists()
+    assert run_dltrain("eval", "run=run", cwd=tmp_path).returncode == 0
+
+
+def test_two_runs_started_together_get_their_own_directories(tmp_path: Path):
+    command = [sys.executable, "-m", "dltrain", "train", "debug=smoke"]
+    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+    assert all(process.wait(timeout=300) == 0 for process in processes)
+    runs = sorted(path for path in (tmp_path / "runs").glob("*/*") if path.is_dir())
+    assert len(runs) == 2 and all(_status(run)["status"] == "finished" for run in runs)
+
+
+def test_claiming_a_directory_twice_in_one_second_gives_two(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "localtime", lambda *_: time.struct_time((2026, 11, 25, 10, 0, 0, 2, 329, 0)))
+    first, second = claim_run_directory(), claim_run_directory()
+    assert (first.name, second.name) == ("10-00-00", "10-00-00-2") and first.parent == second.parent
+
+
+def test_overwrite_true_replaces_a_finished_run(tmp_path: Path):
+    assert run_dltrain("train", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    result = run_dltrain("train", "debug=smoke", "hydra.run.dir=run", "overwrite=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # only dltrain's own files are replaced
+    assert _status(tmp_path / "run")["status"] == "finished"
+
+
+def test_out_of_memory_is_one_line_naming_the_batch_size(tmp_path: Path):
+    result = run_dltrain("train", "model._target_=tests.lifecycle_parts.OutOfMemoryNet", "data.batch_size=64",
+                         "hydra.run.dir=run", cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
+    assert_user_error(result, "out of memory with data.batch_size=64", "data.batch_size=32",
+                      "trainer.accumulate_grad_batches=2")
+    assert _status(tmp_path / "run")["status"] == "failed"
