@@ -187,3 +187,22 @@ def test_out_of_memory_is_one_line_naming_the_batch_size(tmp_path: Path):
     assert_user_error(result, "out of memory with data.batch_size=64", "data.batch_size=32",
                       "trainer.accumulate_grad_batches=2")
     assert _status(tmp_path / "run")["status"] == "failed"
+
+
+def test_a_second_signal_is_not_held_back(tmp_path: Path):
+    """The first signal waits for the step to end; the second goes straight to the handler that was there before
+    (Python's, which raises KeyboardInterrupt for a second Ctrl-C)."""
+    from dltrain.callbacks import GracefulStop
+
+    seen: list[int] = []
+    outer = signal.signal(signal.SIGUSR1, lambda number, frame: seen.append(number))
+    stop = GracefulStop(tmp_path)
+    try:
+        stop.previous = {signal.SIGUSR1: signal.getsignal(signal.SIGUSR1)}
+        signal.signal(signal.SIGUSR1, stop._receive)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert stop.received == signal.SIGUSR1 and seen == []
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert seen == [signal.SIGUSR1] and stop.previous == {}
+    finally:
+        signal.signal(signal.SIGUSR1, outer)
