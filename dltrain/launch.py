@@ -33,7 +33,7 @@ def launch(command: str, args: list[str]) -> int:
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)
         if parsed.multirun:
             parsed.overrides = force_keys_of_swept_groups(parsed.overrides)
-        if command in RUN_COMMANDS and os.environ.get("LOCAL_RANK", "0") == "0":
+        if command in RUN_COMMANDS and not parsed.cfg and os.environ.get("LOCAL_RANK", "0") == "0":
             parsed.overrides = _with_run_directory(command, parsed.overrides, parsed.multirun)
     if debugging():
         os.environ["HYDRA_FULL_ERROR"] = "1"

@@ -54,9 +54,10 @@ def test_every_config_has_a_description():
             assert description(group, option), f"conf/{group}/{option}.yaml needs a first-line # description"
 
 
-def test_cfg_job_prints_the_composed_config(dltrain):
+def test_cfg_job_prints_the_composed_config(dltrain, tmp_path):
     result = dltrain("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.05", "--cfg", "job")
     assert result.returncode == 0, result.stderr
+    assert not any(tmp_path.iterdir())  # printing a config claims no run directory
     assert "_target_: dltrain.models.mlp.MLP" in result.stdout
     assert "_target_: torch.optim.SGD" in result.stdout
     assert "lr: 0.05" in result.stdout
