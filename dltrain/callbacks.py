@@ -100,7 +100,7 @@ class EpochProgress(pl.Callback):
         checkpointing = trainer.checkpoint_callback
         score = getattr(checkpointing, "best_model_score", None)
         if score is not None:
-            self.best = float(score) if checkpointing.mode == "min" else -float(score)
+            self.best = _lower_is_better(float(score), checkpointing.mode)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.started = self.last_refresh = time.perf_counter()
@@ -133,11 +133,15 @@ class EpochProgress(pl.Callback):
         monitor = getattr(checkpointing, "monitor", None)
         if monitor not in metrics:
             return False
-        value = metrics[monitor] if checkpointing.mode == "min" else -metrics[monitor]
+        value = _lower_is_better(metrics[monitor], checkpointing.mode)
         if self.best is not None and value >= self.best:
             return False
         self.best = value
         return True
+
+
+def _lower_is_better(value: float, mode: str) -> float:
+    return value if mode == "min" else -value
 
 
 class RandomState(pl.Callback):

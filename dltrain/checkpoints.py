@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dltrain.errors import UserError
+from dltrain.errors import UserError, first_line
 from dltrain.targets import check_targets, targets
 
 METADATA_KEY = "dltrain"
@@ -53,7 +53,7 @@ def resumable_checkpoint(run: Path) -> Path:
             torch.load(path, map_location="cpu", weights_only=True)
             return path
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             logging.getLogger(__name__).warning("%s cannot be read (%s): resuming from an earlier checkpoint",
                                                 path, reason)
     raise UserError(f"no readable checkpoint in {run / 'checkpoints'} to resume from",
@@ -75,7 +75,7 @@ def load_checkpoint(path: Path, trust: bool = False) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UserError(f"cannot read checkpoint {path}: {reason}",
                         "pass a checkpoint written by dltrain train (the file may be truncated)") from None
     if not isinstance(checkpoint, dict) or METADATA_KEY not in checkpoint:

@@ -38,6 +38,12 @@ class Diverged(UserError):
     exit_code = DIVERGED_EXIT_CODE
 
 
+def first_line(error: BaseException) -> str:
+    """An exception's message cut to its first line (or its type, when it has none), for a one-line error."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def debugging() -> bool:
     """`DLTRAIN_DEBUG=1` turns user errors back into tracebacks, for bug reports."""
     return os.environ.get("DLTRAIN_DEBUG", "") not in ("", "0", "false")

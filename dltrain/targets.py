@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from dltrain.errors import UserError
+from dltrain.errors import UserError, first_line
 
 OWN_PREFIX = "dltrain."
 # The base class a target must subclass, by the top-level config key it sits under, and the words for it.
@@ -99,7 +99,7 @@ def _subclass_of(target: str, base: str, path: str) -> bool:
     try:
         candidate = locate(target)
     except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UserError(f"{path}._target_={target} cannot be imported: {reason}",
                         "check its spelling, and that its package is installed where dltrain runs") from None
     return isinstance(candidate, type) and issubclass(candidate, locate(base))

@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from dltrain.errors import UserError
+from dltrain.errors import UserError, first_line
 
 
 def run(cfg: DictConfig) -> None:
@@ -76,7 +76,7 @@ def _exported(name: str, model, example, path: Path, cfg: DictConfig):
     except UserError:
         raise
     except Exception as error:  # the exporters raise many types (torch.onnx, onnx.checker, jit): all mean "cannot"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UserError(f"cannot export the model to {name}: {reason}; nothing was written",
                         "try another format (format=torchscript or format=state_dict) or opset=") from None
 

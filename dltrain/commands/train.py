@@ -168,11 +168,11 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def out_of_memory(error: BaseException, config: dict[str, Any]):
     """Running out of accelerator (or host) memory, as one line naming the batch size and what to try."""
-    from dltrain.errors import UserError
+    from dltrain.errors import UserError, first_line
 
     size = config["data"].get("batch_size")
     half = max(1, (size or 2) // 2)
-    return UserError(f"out of memory with data.batch_size={size}: {str(error).strip().splitlines()[0][:160]}",
+    return UserError(f"out of memory with data.batch_size={size}: {first_line(error)[:160]}",
                      f"pass data.batch_size={half}, or data.batch_size={half} trainer.accumulate_grad_batches=2 "
                      "to keep the effective batch")
 

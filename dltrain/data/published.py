@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dltrain.data.images import ImageDataModule
-from dltrain.errors import UserError
+from dltrain.errors import UserError, first_line
 
 
 class PublishedImageDataModule(ImageDataModule):
@@ -59,7 +59,7 @@ class PublishedImageDataModule(ImageDataModule):
         try:
             getattr(torchvision.datasets, self.torchvision_name)(str(self.root), train=True, download=True)
         except (OSError, RuntimeError, ValueError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise UserError(f"cannot download {self.title} into {self.root}: {reason}",
                             f"check the internet connection, or copy the files there from {self.url}") from None
         folder = self.locate()
