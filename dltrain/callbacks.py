@@ -96,7 +96,9 @@ class EpochProgress(pl.Callback):
         self.live = sys.stdout.isatty()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """A resumed run starts from the best score its checkpoint callback remembers."""
+        """A resumed run starts from the best score its checkpoint callback remembers. Resumed in the middle of an
+        epoch, no epoch start is called for it: its time counts from here."""
+        self.started = self.last_refresh = time.perf_counter()
         checkpointing = trainer.checkpoint_callback
         score = getattr(checkpointing, "best_model_score", None)
         if score is not None:
@@ -254,12 +256,20 @@ class GracefulStop(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_index: int) -> None:
+        """After an epoch's last batch the stop waits for the epoch's end (validation, its metrics row and
+        last.ckpt): a checkpoint taken between the two would resume into the next epoch without them."""
+        if self.received is not None and batch_index + 1 < trainer.num_training_batches:
+            trainer.save_checkpoint(self.folder / "last.ckpt")
+            self._stop(trainer)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.received is not None:  # last.ckpt was written at the end of the epoch before
+            self._stop(trainer)
+
+    def _stop(self, trainer: pl.Trainer) -> None:
         import signal
 
-        if self.received is None:
-            return
         last = self.folder / "last.ckpt"
-        trainer.save_checkpoint(last)
         name = signal.Signals(self.received).name
         raise Interrupted(f"stopped by {name} at epoch {trainer.current_epoch + 1}, step {trainer.global_step}; "
                           f"{last} is saved", f"continue with: dltrain train resume={self.folder.parent}",

@@ -5,6 +5,7 @@ No torch or Lightning here: these checks run before Hydra writes anything, so a 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -67,7 +68,7 @@ def resume_directory(value: str) -> Path:
 
 def resumed_config(saved: dict[str, Any], composed: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """The run's own config with only what the command line may change on resume taken from `composed`."""
-    config = dict(saved)
+    config = copy.deepcopy(saved)
     for override in overrides:
         key = _key(override)
         if key in RESUMABLE_GROUPS or key.startswith("logger."):
@@ -79,7 +80,17 @@ def resumed_config(saved: dict[str, Any], composed: dict[str, Any], overrides: l
                 node = node.setdefault(part, {})
                 composed_node = composed_node.get(part, {})
             node[leaf] = composed_node.get(leaf)
+    _stretch_epoch_schedule(config, saved)
     return config
+
+
+def _stretch_epoch_schedule(config: dict[str, Any], saved: dict[str, Any]) -> None:
+    """A schedule over the whole run (cosine's T_max resolved from trainer.max_epochs) stays over the whole run when
+    the run is extended; one-cycle's total_steps, left null, follows by itself."""
+    scheduler = config.get("scheduler") or {}
+    before, after = saved.get("trainer", {}).get("max_epochs"), config.get("trainer", {}).get("max_epochs")
+    if before != after and scheduler.get("T_max") is not None and scheduler.get("T_max") == before:
+        config["scheduler"] = {**scheduler, "T_max": after}
 
 
 def holds_a_run(folder: Path) -> bool:

@@ -66,6 +66,38 @@ def build_scheduler(config: dict[str, Any] | None, optimizer: torch.optim.Optimi
     return {"scheduler": scheduler, **stepping}
 
 
+# What fixes a schedule's length in its saved state (cosine's T_max, one-cycle's steps and phases). A resumed run
+# builds its schedulers for its own length and keeps these from the new ones, so that a run extended to more
+# epochs anneals over the whole new length instead of the first run's.
+SCHEDULE_LENGTH_STATE = ("T_max", "total_steps", "_schedule_phases")
+
+
+def without_schedule_lengths(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Take the length entries out of checkpointed scheduler states (in place), returning them per scheduler."""
+    return [{key: state.pop(key) for key in SCHEDULE_LENGTH_STATE if key in state} for state in states]
+
+
+def stretch_schedules(schedulers: list[Any], saved_lengths: list[dict[str, Any]]) -> bool:
+    """After a resume, put each optimizer at the learning rate its schedule has now at the restored step, where the
+    schedule's length differs from the one saved (an extended run); returns whether any did. A schedule of the same
+    length is left alone: the resumed run stays bit-identical to an uninterrupted one."""
+    import warnings
+
+    stretched = False
+    for scheduler, saved in zip(schedulers, saved_lengths, strict=False):
+        if all(getattr(scheduler, key, None) == value for key, value in saved.items() if key != "_schedule_phases"):
+            continue
+        with warnings.catch_warnings():  # get_lr outside step() warns; here it is the closed form wanted
+            warnings.simplefilter("ignore", UserWarning)
+            closed_form = getattr(scheduler, "_get_closed_form_lr", scheduler.get_lr)
+            rates = list(closed_form())
+        for group, rate in zip(scheduler.optimizer.param_groups, rates, strict=True):
+            group["lr"] = rate
+        scheduler._last_lr = rates
+        stretched = True
+    return stretched
+
+
 def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
     """Weight matrices and kernels only: penalizing biases and norm scales only hurts."""
     return [parameter for parameter in model.parameters() if parameter.requires_grad and parameter.dim() > 1]

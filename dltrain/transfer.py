@@ -52,6 +52,17 @@ def load_source(source: str, model_config: dict[str, Any] | None, trust: bool = 
     return _run_source(Path(source).expanduser(), trust)
 
 
+def resumed_source(checkpoint: Path, transferred_from: dict[str, Any]) -> Source:
+    """What a transfer run being resumed starts from: its own checkpoint, less the tensors the transfer made
+    new, so that the same tensors count as loaded (frozen, at the backbone's learning rate) as when it began.
+    The weights are the checkpoint's anyway; the original source need not exist any more. The checkpoint's config
+    is the run's config.yaml, which the resumed run builds (its targets checked) in any case: it is trusted."""
+    source = _run_source(checkpoint, trust=True)
+    new = set(transferred_from["new"])
+    source.weights = {name: tensor for name, tensor in source.weights.items() if name not in new}
+    return source
+
+
 def _run_source(path: Path, trust: bool) -> Source:
     from hydra.utils import get_class
 

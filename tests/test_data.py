@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dltrain.data.digits import DigitsDataModule
-from dltrain.data.in_memory import TensorBatches
+from dltrain.data.in_memory import ShuffledIndices, TensorBatches
 from dltrain.data.synthetic import SyntheticDataModule
 from dltrain.data.tabular import TabularDataModule
 from dltrain.errors import UserError
@@ -55,6 +55,21 @@ def test_batches_shard_across_ranks():
     assert len(shards[0]) == len(shards[1]) == 5
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
     assert len(TensorBatches(inputs, labels, 2, True, rank=0, world_size=2)) == 3
+
+
+def test_indices_for_files_follow_the_same_orders_and_resume_mid_epoch():
+    """The sampler of streamed image folders: one shard per rank, left in place by Lightning under DDP (it is a
+    DistributedSampler), and a checkpoint two batches into an epoch resumes with that epoch's remaining indices."""
+    order = ShuffledIndices(10, batch_size=3, shuffle=True, seed=1)
+    assert isinstance(order, torch.utils.data.DistributedSampler) and len(order) == 10
+    first, position = list(order), {**order.position(), "batches_done": 2}
+    second = list(order)
+    assert sorted(first) == list(range(10)) and first != second
+    resumed = ShuffledIndices(10, batch_size=3, shuffle=True, seed=1)
+    resumed.resume_from(position)
+    assert list(resumed) == first[6:] and list(resumed) == second
+    shards = [list(ShuffledIndices(11, 2, True, seed=5, rank=rank, world_size=2)) for rank in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 5 and not set(shards[0]) & set(shards[1])
 
 
 def test_synthetic_shapes_and_classes():

@@ -3,8 +3,6 @@ crash-safe checkpoints, a diverging run stopped, and no run ever written into an
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import random
 import signal
@@ -19,36 +17,10 @@ import torch
 from dltrain.callbacks import AtomicCheckpointIO
 from dltrain.lifecycle import claim_run_directory
 from tests.conftest import assert_user_error, run_dltrain
+from tests.resuming import REPO, metrics_rows, same_run, status
 
-REPO = Path(__file__).resolve().parents[1]
 # Six epochs of the default LeNet-5 with dropout and augmentation: every random generator matters.
 RUN = ["trainer.max_epochs=6", "model.dropout=0.2"]
-
-
-def _rows(run: Path) -> list[dict[str, str]]:
-    with open(run / "metrics.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-
-
-def _same_run(run: Path, reference: Path, resumed_mid_epoch: int | None = None) -> bool:
-    """Same weights, same test metrics, same metrics.csv. An epoch resumed in its middle averages its figures
-    over what it ran after the resume (Lightning keeps no running means in checkpoints): only its epoch, step and
-    learning rate are compared."""
-    ours, theirs = _weights(run), _weights(reference)
-    rows, expected = _rows(run), _rows(reference)
-    if resumed_mid_epoch is not None:
-        for table in (rows, expected):
-            table[resumed_mid_epoch] = {key: table[resumed_mid_epoch][key] for key in ("epoch", "step", "lr")}
-    return (rows == expected and all(torch.equal(ours[name], theirs[name]) for name in theirs)
-            and json.loads((run / "metrics.json").read_text()) == json.loads((reference / "metrics.json").read_text()))
-
-
-def _status(run: Path) -> dict:
-    return json.loads((run / "status.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +46,8 @@ def test_a_run_killed_at_three_random_points_resumes_to_the_same_weights(uninter
         process.wait()
         result = run_dltrain("train", f"resume={run}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert _same_run(run, uninterrupted), f"attempt {attempt}"
-        assert _status(run)["status"] == "finished"
+        assert same_run(run, uninterrupted), f"attempt {attempt}"
+        assert status(run)["status"] == "finished"
 
 
 def test_sigterm_saves_mid_epoch_and_the_resumed_run_is_the_same_run(uninterrupted: Path, tmp_path: Path):
@@ -86,15 +58,15 @@ def test_sigterm_saves_mid_epoch_and_the_resumed_run_is_the_same_run(uninterrupt
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "stopped by SIGTERM at epoch 3, step 46" in lines[0]
     assert "continue with: dltrain train resume=" in result.stderr
-    assert _status(tmp_path / "run")["status"] == "interrupted"
+    assert status(tmp_path / "run")["status"] == "interrupted"
     result = run_dltrain("train", "resume=run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resumed from" in result.stdout
     # The reference carries the same (already spent) callback, so both configs are the same.
     reference = run_dltrain("train", *RUN, *stop, "hydra.run.dir=reference", cwd=tmp_path, env=env)
     assert reference.returncode == 0, reference.stderr[-2000:]
-    assert _same_run(tmp_path / "run", tmp_path / "reference", resumed_mid_epoch=2)
-    assert [int(row["epoch"]) for row in _rows(tmp_path / "run")] == list(range(6))
+    assert same_run(tmp_path / "run", tmp_path / "reference", resumed_mid_epoch=2)
+    assert [int(row["epoch"]) for row in metrics_rows(tmp_path / "run")] == list(range(6))
 
 
 def test_resume_last_extends_the_latest_run_in_its_own_directory(tmp_path: Path):
@@ -104,8 +76,8 @@ def test_resume_last_extends_the_latest_run_in_its_own_directory(tmp_path: Path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [line.split("  ")[0] for line in result.stdout.splitlines() if line.startswith("epoch")] == \
         ["epoch 3/4", "epoch 4/4"]
-    assert [int(row["epoch"]) for row in _rows(run)] == [0, 1, 2, 3]
-    assert _status(run)["status"] == "finished" and _status(run)["resumed_from"].endswith("last.ckpt")
+    assert [int(row["epoch"]) for row in metrics_rows(run)] == [0, 1, 2, 3]
+    assert status(run)["status"] == "finished" and status(run)["resumed_from"].endswith("last.ckpt")
     assert [path for path in (tmp_path / "runs").glob("*/*") if path.is_dir()] == [run]  # no new directory
 
 
@@ -152,7 +124,7 @@ def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tm
     assert line.startswith("error: training diverged at epoch 2, step ") and "\n" not in line
     assert "lower optimizer.lr (now 1e+06)" in line and "trainer.gradient_clip_val" in line
     run = tmp_path / "run"
-    assert _status(run)["status"] == "diverged" and not (run / "metrics.json").exists()
+    assert status(run)["status"] == "diverged" and not (run / "metrics.json").exists()
     assert run_dltrain("eval", "run=run", cwd=tmp_path).returncode == 0
 
 
@@ -162,7 +134,7 @@ def test_two_runs_started_together_get_their_own_directories(tmp_path: Path):
                  for _ in range(2)]
     assert all(process.wait(timeout=300) == 0 for process in processes)
     runs = sorted(path for path in (tmp_path / "runs").glob("*/*") if path.is_dir())
-    assert len(runs) == 2 and all(_status(run)["status"] == "finished" for run in runs)
+    assert len(runs) == 2 and all(status(run)["status"] == "finished" for run in runs)
 
 
 def test_claiming_a_directory_twice_in_one_second_gives_two(tmp_path: Path, monkeypatch):
@@ -178,7 +150,7 @@ def test_overwrite_true_replaces_a_finished_run(tmp_path: Path):
     result = run_dltrain("train", "debug=smoke", "hydra.run.dir=run", "overwrite=true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # only dltrain's own files are replaced
-    assert _status(tmp_path / "run")["status"] == "finished"
+    assert status(tmp_path / "run")["status"] == "finished"
 
 
 def test_out_of_memory_is_one_line_naming_the_batch_size(tmp_path: Path):
@@ -186,7 +158,7 @@ def test_out_of_memory_is_one_line_naming_the_batch_size(tmp_path: Path):
                          "hydra.run.dir=run", cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
     assert_user_error(result, "out of memory with data.batch_size=64", "data.batch_size=32",
                       "trainer.accumulate_grad_batches=2")
-    assert _status(tmp_path / "run")["status"] == "failed"
+    assert status(tmp_path / "run")["status"] == "failed"
 
 
 def test_a_second_signal_is_not_held_back(tmp_path: Path):

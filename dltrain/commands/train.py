@@ -26,6 +26,11 @@ def run(cfg: DictConfig) -> None:
     resume_from = None
     if config.get("resume"):
         config, resume_from = _resumed(config)
+        if "transferred_from" in config:
+            from dltrain.commands.transfer import transfer_and_test
+
+            transfer_and_test(config, started, resume_from)
+            return
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     data = build_data(config["data"])
@@ -41,14 +46,10 @@ def _resumed(config: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     from hydra.core.hydra_config import HydraConfig
 
     from dltrain.checkpoints import resumable_checkpoint
-    from dltrain.errors import UserError
     from dltrain.lifecycle import resumed_config
 
     folder = Path(config["resume"])
     saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    if "transferred_from" in saved:
-        raise UserError(f"{folder} is a run of dltrain transfer, which resume= cannot continue yet",
-                        "run the same dltrain transfer command again")
     resumed = resumed_config(saved, config, list(HydraConfig.get().overrides.task))
     resumed["resume"] = str(folder)
     return resumed, resumable_checkpoint(folder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -15,12 +16,23 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
-    from dltrain.transfer import load_source
-
     started = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
     _check_schedule(config)
-    source = load_source(str(config["source"]), config.get("model"), trust=config["trust"])
+    transfer_and_test(config, started)
+
+
+def transfer_and_test(config: dict[str, Any], started: float, resume_from: Path | None = None) -> None:
+    """Build the new model from the source, freeze what `freeze` says, and train. Resuming (`resume_from`, with the
+    run's own saved config) builds the same model, frozen layers and learning rates again, so that the
+    checkpoint's weights and optimizer state fit them; the source must still be where the run found it."""
+    from dltrain.transfer import load_source, resumed_source
+
+    resuming = resume_from is not None
+    if resuming:
+        source = resumed_source(resume_from, config["transferred_from"])
+    else:
+        source = load_source(str(config["source"]), config.get("model"), trust=config["trust"])
 
     import pytorch_lightning as pl
     from pytorch_lightning.utilities import rank_zero_only
@@ -49,15 +61,15 @@ def run(cfg: DictConfig) -> None:
     rows = [("source", f"{model_name(model)}, {source.name}"), *report.rows(model, heads),
             ("frozen", _frozen_summary(frozen, frozen_names, parameters, config["unfreeze_at_epoch"])),
             ("loaded layers' lr", f"{scale:g} x optimizer.lr"), ("classes", ", ".join(data.class_names))]
-    if rank_zero_only.rank == 0:
+    if rank_zero_only.rank == 0 and not resuming:
         print_table("dltrain transfer: starting weights", rows)
-    config["transferred_from"] = {**source.record, "loaded": len(report.loaded), "new": report.new,
-                                  "mismatched": [name for name, _, _ in report.mismatched],
-                                  "frozen": frozen}
+    if not resuming:
+        config["transferred_from"] = {**source.record, "loaded": len(report.loaded), "new": report.new,
+                                      "mismatched": [name for name, _, _ in report.mismatched], "frozen": frozen}
     freezing = FrozenBackbone([parameters[name] for name in frozen_names], batch_norms(model, frozen, report),
                               config["unfreeze_at_epoch"])
     fit_and_test(config, data, task, started, [freezing] if frozen_names else [], command="transfer",
-                 check=freezing.check)
+                 check=freezing.check, resume_from=resume_from)
 
 
 def _check_schedule(config: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from PIL import Image
 
 from dltrain.data.image_pipeline import EXTENSIONS, UNREADABLE, decode_image
 from dltrain.data.images import ImageDataModule
+from dltrain.data.in_memory import ShuffledIndices
 from dltrain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class ImageFolderDataModule(ImageDataModule):
         if self.in_memory:
             splits = {split: self._decode_all(paths, labels) for split, (paths, labels) in files.items()}
         else:
+            log.info("data: %s images of %dx%d do not fit data.max_memory_gb=%g decoded: they are read from disk every "
+                     "epoch by %d loader workers (data.num_workers)", f"{count:,}", self.pipeline.image_size,
+                     self.pipeline.image_size, self.max_memory_gb, self.num_workers)
             splits = {split: self._verify_all(paths, labels) for split, (paths, labels) in files.items()}
         if self.skipped:
             log.warning("skipped %d unreadable image(s) (data.skip_corrupt=true): %s", len(self.skipped),
@@ -163,10 +167,15 @@ class ImageFolderDataModule(ImageDataModule):
             return super().loader(split, shuffle)
         self.split_size(split)
         paths, labels = self.splits[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        order = ShuffledIndices(len(paths), self.batch_size, shuffle, self.seed, rank, world)
+        if shuffle:
+            self.follow_training_order(order)
+        # The loader's own generator seeds its workers, so that starting them draws nothing from the global RNG.
         return torch.utils.data.DataLoader(
             FileImages(paths, labels, self.pipeline.image_size, self.channels), batch_size=self.batch_size,
-            shuffle=shuffle, num_workers=self.num_workers,
-            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            sampler=order, num_workers=self.num_workers, pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
             generator=torch.Generator().manual_seed(self.seed))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,8 +14,8 @@ SPLITS = ("train", "val", "test")
 Items = torch.Tensor | list
 
 
-class TensorBatches:
-    """An iterable of (inputs, labels) batches cut from two tensors; reshuffled every epoch from `seed`.
+class EpochOrder:
+    """The order in which an epoch visits `count` examples: reshuffled every epoch from `seed`, or as stored.
 
     Under distributed training each rank takes every world_size-th example of the epoch's order, so the
     ranks see disjoint shards of equal size. Its `position` goes into checkpoints (through the data module's
@@ -23,52 +23,79 @@ class TensorBatches:
     stopped mid-epoch skips the batches the saved step had already trained on.
     """
 
-    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        self.inputs, self.labels = inputs, labels
-        self.batch_size, self.shuffle = batch_size, shuffle
+    def __init__(self, count: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.count, self.batch_size, self.shuffle = count, batch_size, shuffle
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch_start = self.generator.get_state()
-        self.resuming: tuple[dict, Callable[[], int]] | None = None
+        self.resuming: dict | None = None
 
     def starts(self) -> range:
         """Where the epoch's batches start in its order: after the batches already trained, when resuming."""
         skip = self._resume() if self.resuming is not None else 0
         self.epoch_start = self.generator.get_state()
-        count = len(self.labels) // self.world_size if self.world_size > 1 else len(self.labels)
-        return range(skip * self.batch_size, count, self.batch_size)
+        return range(skip * self.batch_size, self.shard_size, self.batch_size)
+
+    @property
+    def shard_size(self) -> int:
+        return self.count // self.world_size if self.world_size > 1 else self.count
 
     def position(self) -> dict:
         return {"generator": self.generator.get_state(), "epoch_start": self.epoch_start}
 
-    def resume_from(self, position: dict, batches_done: Callable[[], int]) -> None:
-        """Continue from a checkpoint's `position`. `batches_done` tells, once the trainer has restored its loops
-        (when the first epoch starts), how many batches of the epoch the checkpoint had trained."""
-        self.resuming = position, batches_done
+    def resume_from(self, position: dict) -> None:
+        """Continue from a checkpoint's `position` (see InMemoryDataModule.state_dict)."""
+        self.resuming = position
 
     def _resume(self) -> int:
         """At the end of an epoch the next order follows; some batches into one, the same order is drawn again
         and the batches already trained are skipped (returned)."""
-        position, batches_done = self.resuming
-        self.resuming = None
-        done = batches_done()
-        if 0 < done < len(self):
+        position, self.resuming = self.resuming, None
+        done = position.get("batches_done", 0)
+        if 0 < done < self.batches_per_epoch:
             self.generator.set_state(position["epoch_start"])
             return done
         self.generator.set_state(position["generator"])
         return 0
 
     def _order(self) -> torch.Tensor:
-        count = len(self.labels)
+        count = self.count
         order = torch.randperm(count, generator=self.generator) if self.shuffle else torch.arange(count)
         if self.world_size > 1:
             order = order[: count - count % self.world_size][self.rank :: self.world_size]
         return order
 
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.shard_size // self.batch_size)
+
     def __len__(self) -> int:
-        count = len(self.labels) // self.world_size if self.world_size > 1 else len(self.labels)
-        return -(-count // self.batch_size)
+        return self.batches_per_epoch
+
+
+class ShuffledIndices(EpochOrder, torch.utils.data.DistributedSampler):
+    """The epoch's order as example indices, for a DataLoader of examples read from disk. It shards by rank
+    itself; being a DistributedSampler, Lightning leaves it in place under DDP instead of wrapping it."""
+
+    def __iter__(self) -> Iterator[int]:
+        starts = self.starts()
+        return iter(self._order()[starts.start :].tolist())
+
+    def __len__(self) -> int:
+        return self.shard_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this every epoch; the order already moves on with its own generator."""
+
+
+class TensorBatches(EpochOrder):
+    """An iterable of (inputs, labels) batches cut from two tensors in the epoch's order."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
+                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+        super().__init__(len(labels), batch_size, shuffle, seed, rank, world_size)
+        self.inputs, self.labels = inputs, labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         starts = self.starts()
@@ -113,7 +140,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         # run's config records the value, so that eval, export and predict read inputs the same way.
         self.decided: dict[str, tuple[Any, str]] = {}
         # The training batches being served, and where a checkpoint being resumed left them.
-        self.training_batches: TensorBatches | None = None
+        self.training_batches: EpochOrder | None = None
         self.saved_position: dict | None = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -226,12 +253,16 @@ class InMemoryDataModule(pl.LightningDataModule):
             self.splits[split] = inputs, labels
         batches = self.batches(inputs, labels, shuffle, rank, world)
         if shuffle:
-            self.training_batches = batches
-            if self.saved_position is not None and trainer is not None:
-                progress = trainer.fit_loop.epoch_loop.batch_progress.current
-                batches.resume_from(self.saved_position, lambda: progress.completed)
-                self.saved_position = None
+            self.follow_training_order(batches)
         return batches
+
+    def follow_training_order(self, order: EpochOrder) -> None:
+        """`order` serves the training batches: its position goes into checkpoints, and a checkpoint being resumed
+        puts it where the checkpoint left it."""
+        self.training_batches = order
+        if self.saved_position is not None:
+            order.resume_from(self.saved_position)
+            self.saved_position = None
 
     def batches(self, inputs: torch.Tensor, labels: torch.Tensor, shuffle: bool, rank: int,
                 world_size: int) -> Iterable:
@@ -261,8 +292,11 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Saved into every checkpoint by Lightning: what predict needs to read new inputs the same way, and where
         the training batches are (for resume)."""
         state = {"class_names": list(self.class_names)}
-        if self.training_batches is not None:
-            state["batches"] = self.training_batches.position()
+        if self.training_batches is not None and self.trainer is not None:
+            # The batches of this epoch trained when the checkpoint is written: a checkpoint written after a batch
+            # (on a signal) counts it as processed, the one at an epoch's end counts them all.
+            done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+            state["batches"] = {**self.training_batches.position(), "batches_done": done}
         return state
 
     def load_state_dict(self, state: dict) -> None:

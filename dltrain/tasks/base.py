@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from dltrain.optim import lightning_optimizers, parameter_groups, regularization_penalties
+from dltrain.optim import (
+    lightning_optimizers,
+    parameter_groups,
+    regularization_penalties,
+    stretch_schedules,
+    without_schedule_lengths,
+)
+
+log = logging.getLogger(__name__)
 
 
 class Task(pl.LightningModule):
@@ -25,6 +34,7 @@ class Task(pl.LightningModule):
         self.optimizer_config, self.scheduler_config = optimizer, scheduler
         self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
         self.learning_rate_scales: dict[str, float] = {}
+        self.saved_schedule_lengths: list[dict[str, Any]] = []
 
     def forward(self, inputs: torch.Tensor) -> Any:
         return self.model(inputs)
@@ -36,3 +46,14 @@ class Task(pl.LightningModule):
         groups = parameter_groups(self.model, self.learning_rate_scales)
         return lightning_optimizers(self.optimizer_config, self.scheduler_config, groups,
                                     self.trainer.estimated_stepping_batches)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming: the schedules are built for this run's length (see optim.SCHEDULE_LENGTH_STATE)."""
+        self.saved_schedule_lengths = without_schedule_lengths(checkpoint.get("lr_schedulers", []))
+
+    def on_train_start(self) -> None:
+        schedulers = [config.scheduler for config in self.trainer.lr_scheduler_configs]
+        stretched = self.saved_schedule_lengths and stretch_schedules(schedulers, self.saved_schedule_lengths)
+        if stretched and self.trainer.is_global_zero:
+            log.info("the learning-rate schedule is stretched over the run's new length: lr %.3g from here",
+                     schedulers[0].optimizer.param_groups[0]["lr"])
