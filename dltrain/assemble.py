@@ -41,18 +41,22 @@ def build_data(data_config: dict[str, Any], checkpoint: dict[str, Any] | None = 
 DESCRIPTIVE_KEYS = ("input_kind",)
 
 
-def build_model(model_config: dict[str, Any], spec: dict[str, Any]):
+def build_model(model_config: dict[str, Any], spec: dict[str, Any], task_target: str | None = None):
+    """The model, sized by the data's spec, once it is known to be of a family the task (`task_target`) trains and
+    to read the data's kind of inputs."""
     target = model_config.get("_target_")
-    _check_input_kind(target, spec)
+    needed = _model_kinds_trained(task_target)
+    _check_model_kind(task_target, needed, target)
+    _check_input_kind(target, spec, needed)
     sizes = {key: value for key, value in spec.items() if key not in DESCRIPTIVE_KEYS}
     _check_model_reads(target, sizes)
     hints = {key: spec[key] for key in DESCRIPTIVE_KEYS if key in spec and _takes(target, key)}
     return instantiate(model_config, "model", **sizes, **hints)
 
 
-def _check_input_kind(target: str | None, spec: dict[str, Any]) -> None:
+def _check_input_kind(target: str | None, spec: dict[str, Any], needed: tuple[str, ...] | None = None) -> None:
     """A model family states the kinds of input it reads (its module's INPUT_KINDS); data of another kind is
-    refused before anything trains, naming the shipped models that read it."""
+    refused before anything trains, naming the shipped models that read it (of the families in `needed`)."""
     from dltrain.configs import group_options, option_target
     from dltrain.console import describe_inputs
 
@@ -61,25 +65,44 @@ def _check_input_kind(target: str | None, spec: dict[str, Any]) -> None:
     if kind is None or kinds is None or kind in kinds:
         return
     fitting = [f"model={option}" for option in group_options("model")
-               if kind in (input_kinds(option_target("model", option)) or ())]
+               if kind in (input_kinds(option_target("model", option)) or ())
+               and (needed is None or model_kind(option_target("model", option)) in needed)]
     readable = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
     raise UserError(f"{_chosen('model') or target} reads {readable}, not {kind} "
                     f"({_chosen('data') or 'the data'} gives {describe_inputs(spec, kind)})",
                     f"choose a model that reads {kind}: {', '.join(fitting)}" if fitting else
-                    f"no shipped model reads {kind}; give one with model._target_=...")
+                    f"choose data of {readable}, or give a model of your own with model._target_=...")
 
 
 def input_kinds(target: str | None) -> tuple[str, ...] | None:
     """The INPUT_KINDS of the module that defines `target`; None when it declares none (a user's own model)."""
+    return _declared(target, "INPUT_KINDS")
+
+
+def model_kind(target: str | None) -> str | None:
+    """The MODEL_KIND (classifier, autoencoder, vae, gan) of the module that defines model `target`; None when it
+    declares none."""
+    return _declared(target, "MODEL_KIND")
+
+
+def _declared(target: str | None, name: str) -> Any:
     import sys
 
     from dltrain.targets import locate
 
     try:
-        module = sys.modules[locate(target).__module__]
+        return getattr(sys.modules[locate(target).__module__], name, None)
     except Exception:
         return None
-    return getattr(module, "INPUT_KINDS", None)
+
+
+def _model_kinds_trained(task_target: str | None) -> tuple[str, ...] | None:
+    from dltrain.targets import locate
+
+    try:
+        return getattr(locate(task_target), "model_kinds", None)
+    except Exception:
+        return None
 
 
 def chosen_option(group: str) -> str | None:
@@ -122,11 +145,32 @@ def _takes(target: str | None, argument: str) -> bool:
 
 
 def build_task(config: dict[str, Any], model, spec: dict[str, Any], class_names: list[str]):
-    """The LightningModule; tasks that decode to symbols (CTC) also get the class names, their alphabet."""
-    names = {"class_names": list(class_names)} if _takes(config["task"].get("_target_"), "class_names") else {}
-    return instantiate(config["task"], "task", recursive=False, model=model, num_classes=spec["num_classes"],
-                       optimizer=config["optimizer"], scheduler=config.get("scheduler"),
-                       regularization=config.get("regularization"), **names)
+    """The LightningModule, given what it takes of the data: the number of classes (classifiers), the class names
+    (CTC decodes to them), the kind of inputs (autoencoders measure images in PSNR)."""
+    target = config["task"].get("_target_")
+    offered = {"num_classes": spec.get("num_classes"), "class_names": list(class_names),
+               "input_kind": spec.get("input_kind")}
+    wanted = {key: value for key, value in offered.items() if _takes(target, key)}
+    return instantiate(config["task"], "task", recursive=False, model=model, optimizer=config["optimizer"],
+                       scheduler=config.get("scheduler"), regularization=config.get("regularization"), **wanted)
+
+
+def _check_model_kind(task_target: str | None, needed: tuple[str, ...] | None, model_target: str | None) -> None:
+    """A task trains the model families it names (`model_kinds`: classifiers, autoencoders, VAEs, GANs); a shipped
+    model of another family is refused before anything is built, naming the models that fit. A user's own model,
+    which states no MODEL_KIND, is taken on trust."""
+    from dltrain.configs import group_options, option_target
+
+    given = model_kind(model_target)
+    if needed is None or given is None or given in needed:
+        return
+    fitting = [f"model={option}" for option in group_options("model")
+               if model_kind(option_target("model", option)) in needed]
+    task = _chosen("task") or task_target
+    article = "an" if given[0] in "aeiou" else "a"
+    raise UserError(f"{task} trains {' or '.join(needed)} models, but {_chosen('model') or model_target} is "
+                    f"{article} {given} model",
+                    f"choose one of: {', '.join(fitting)}" if fitting else "choose a model of that family")
 
 
 def build_trained_task(checkpoint: dict[str, Any]):
@@ -134,7 +178,7 @@ def build_trained_task(checkpoint: dict[str, Any]):
     from dltrain.checkpoints import METADATA_KEY
 
     metadata = checkpoint[METADATA_KEY]
-    model = build_model(metadata["config"]["model"], metadata["spec"])
+    model = build_model(metadata["config"]["model"], metadata["spec"], metadata["config"]["task"].get("_target_"))
     task = build_task(metadata["config"], model, metadata["spec"], metadata["class_names"])
     task.load_state_dict(checkpoint["state_dict"])
     return task

@@ -3,6 +3,7 @@ epochs, whose schedule then spans the new length."""
 
 from __future__ import annotations
 
+import csv
 import math
 import shutil
 from pathlib import Path
@@ -71,3 +72,7 @@ def test_an_extended_run_follows_the_schedule_of_its_new_length(tmp_path: Path, 
     planned = _planned_rates(scheduler, lr, 4, int(rows[0]["step"]))
     assert rates[2:] == pytest.approx(planned[2:], rel=1e-6)
     assert rates[1] != pytest.approx(planned[1], rel=1e-3)  # the first two epochs followed the two-epoch plan
+    # Lightning's step-by-step log keeps the first run's epochs too, each once.
+    with open(tmp_path / "run" / "logs" / "metrics.csv", newline="") as handle:
+        logged = [row["epoch"] for row in csv.DictReader(handle) if row["train/loss_epoch"]]
+    assert logged == ["0", "1", "2", "3"]

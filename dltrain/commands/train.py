@@ -34,7 +34,7 @@ def run(cfg: DictConfig) -> None:
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     data = build_data(config["data"])
-    model = build_model(config["model"], data.spec)
+    model = build_model(config["model"], data.spec, config["task"].get("_target_"))
     task = build_task(config, model, data.spec, data.class_names)
     fit_and_test(config, data, task, started, resume_from=resume_from)
 
@@ -84,13 +84,16 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     config["data"].update({key: value for key, (value, _) in data.decided.items()})
     spec = data.spec
     verbose = bool(config.get("verbose"))
-    configured = [instantiate(node, f"callbacks.{name}") for name, node in config["callbacks"].items() if node]
+    configured = _following_the_task([instantiate(node, f"callbacks.{name}") for name, node in
+                                      config["callbacks"].items() if node], task)
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
                  RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
                  last_checkpoint(run_dir / "checkpoints")]
     if not verbose:
         every_run.append(EpochProgress())
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
+    if resume_from is not None and hasattr(logger, "resumed_step"):
+        logger.resumed_step = _global_step(resume_from)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     trainer = build_trainer({**lightning_console, **config["trainer"]},
                             callbacks=[*configured, *every_run, *callbacks], logger=logger,
@@ -131,6 +134,29 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", _shown_path(run_dir))]
     print_table(f"dltrain {command}: done", rows)
     return run_dir
+
+
+def _following_the_task(callbacks: list, task) -> list:
+    """A task whose losses say nothing of quality (a GAN) monitors nothing (`monitor = None`): its best.ckpt is then the
+    latest epoch, and early stopping is left out."""
+    from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+    if getattr(task, "monitor", "val/loss") is not None:
+        return callbacks
+    kept = [callback for callback in callbacks if not isinstance(callback, EarlyStopping)]
+    for callback in kept:
+        if isinstance(callback, ModelCheckpoint):
+            # Without a monitor the mode is unused; "max" keeps its checkpoint state apart from last.ckpt's callback.
+            callback.monitor, callback.mode = None, "max"
+    if len(kept) < len(callbacks):
+        log.info("this task monitors no metric: early stopping is off and best.ckpt holds the latest epoch")
+    return kept
+
+
+def _global_step(checkpoint: Path) -> int:
+    import torch
+
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["global_step"])
 
 
 def model_name(model) -> str:

@@ -47,7 +47,7 @@ def transfer_and_test(config: dict[str, Any], started: float, resume_from: Path 
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     data = _shaped_like_source(config, source)
     spec = data.spec
-    model = build_model(config["model"], spec)
+    model = build_model(config["model"], spec, config["task"].get("_target_"))
     heads = head_names(model, config["head"])
     report = load_backbone(model, source.weights, heads)
     frozen = frozen_blocks(model, config["freeze"], heads)

@@ -10,6 +10,8 @@ from dltrain.models.images import image_variant
 
 # What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
 INPUT_KINDS = ("images", "clips")
+# What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
+MODEL_KIND = "classifier"
 
 
 def build_googlenet(num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (224, 224),

@@ -13,6 +13,8 @@ from dltrain.models.images import require_images
 
 # What the data gives (its spec's input_kind) that this family reads: images, and clips as spectrograms.
 INPUT_KINDS = ("images", "clips")
+# What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
+MODEL_KIND = "classifier"
 
 POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 

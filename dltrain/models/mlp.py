@@ -13,6 +13,8 @@ from dltrain.models.activations import make_activation
 # What the data gives (its spec's input_kind) that this family reads: inputs of a fixed size, flattened
 # (not token ids).
 INPUT_KINDS = ("images", "rows", "clips")
+# What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
+MODEL_KIND = "classifier"
 
 
 class MLP(nn.Module):

@@ -13,6 +13,8 @@ POOLINGS = ("auto", "last", "mean", "max", "none")
 PAD_ID = 0
 # What the data gives (its spec's input_kind) that these models read: not rows of a table, which have no steps.
 INPUT_KINDS = ("texts", "images", "clips")
+# What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
+MODEL_KIND = "classifier"
 
 
 def automatic_pooling(input_kind: str | None) -> str:

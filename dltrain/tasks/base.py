@@ -27,6 +27,9 @@ class Task(pl.LightningModule):
     one rate for all); `dltrain transfer` trains a loaded backbone more gently than a new head with it.
     """
 
+    # What best.ckpt and early stopping follow (the callbacks' config names it); None: nothing (see GANTask).
+    monitor: str | None = "val/loss"
+
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None) -> None:
         super().__init__()

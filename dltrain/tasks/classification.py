@@ -21,6 +21,9 @@ class ClassificationTask(Task):
     training (GoogLeNet's auxiliary classifiers) has its extra outputs' losses added, times aux_loss_weight.
     """
 
+    # The model families (their modules' MODEL_KIND) this task can train.
+    model_kinds = ("classifier",)
+
     def __init__(self, model: nn.Module, num_classes: int, optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
                  label_smoothing: float = 0.0, aux_loss_weight: float = 0.3) -> None:

@@ -24,6 +24,9 @@ class CTCTask(Task):
     rates of the greedy transcripts, torchmetrics). `class_names` is the alphabet, blank first.
     """
 
+    # The model families (their modules' MODEL_KIND) this task can train.
+    model_kinds = ("classifier",)
+
     def __init__(self, model: nn.Module, num_classes: int, class_names: list[str], optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None) -> None:
         super().__init__(model, optimizer, scheduler, regularization)

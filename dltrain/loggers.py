@@ -1,0 +1,60 @@
+"""Lightning's CSV logger, made to survive a run's life: resumed, its earlier rows are kept (Lightning's own writer
+deletes the file when it finds one), and every save replaces the file atomically (a kill never leaves half a row)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from lightning_fabric.loggers.logger import rank_zero_experiment
+from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+
+from dltrain.files import write_text_atomic
+
+
+class ResumableMetricsWriter(ExperimentWriter):
+    """Keeps the rows already in metrics.csv whose step comes before `resumed_step` (None: a new run keeps none),
+    and writes all rows, old and new, at every save."""
+
+    def __init__(self, log_dir: str, resumed_step: int | None = None) -> None:
+        path = Path(log_dir) / self.NAME_METRICS_FILE
+        kept: list[dict[str, Any]] = []
+        if resumed_step is not None and path.is_file():
+            with open(path, newline="", encoding="utf-8") as handle:
+                kept = [row for row in csv.DictReader(handle) if row.get("step") and int(row["step"]) < resumed_step]
+        super().__init__(log_dir)
+        self.rows = kept
+        self.metrics_keys = sorted({key for row in kept for key in row})
+
+    def _check_log_dir_exists(self) -> None:
+        """Lightning's writer deletes a metrics.csv it finds here; this one rewrites it whole at every save."""
+
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        self._record_new_keys()
+        self.rows += self.metrics
+        self.metrics = []
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.metrics_keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.metrics_file_path, buffer.getvalue())
+
+
+class CSVLogger(LightningCSVLogger):
+    """Every logged value, step by step, in <save_dir>/<name>/metrics.csv. dltrain sets `resumed_step` when a run
+    resumes, before anything is logged."""
+
+    resumed_step: int | None = None
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ResumableMetricsWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ResumableMetricsWriter(self.log_dir, self.resumed_step)
+        return self._experiment

@@ -1,0 +1,102 @@
+"""DCGAN (Radford et al. 2016): a generator that turns random codes into images and a discriminator that tells
+them from real ones, trained against each other (task=gan). Optionally class-conditional (Mirza & Osindero 2014):
+both also see the class, so that the generator can be asked for a given one.
+
+Both halves live in one module so that one checkpoint, one config and one export hold the pair; `forward` is the
+generator (codes [and labels] -> images in [0, 1], the data's own range), which is what export and generate use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+INPUT_KINDS = ("images",)
+MODEL_KIND = "gan"
+
+
+def _stage_sizes(input_size: Sequence[int], stages: int) -> list[tuple[int, int]]:
+    """The image size after each halving, from the input's own size down."""
+    sizes = [tuple(input_size)]
+    for _ in range(stages):
+        sizes.append(tuple(-(-side // 2) for side in sizes[-1]))
+    return sizes
+
+
+class Generator(nn.Module):
+    """Code (and class embedding) -> a small feature map -> upsample + 3x3 conv, batch norm, ReLU per stage (in place
+    of strided transposed convolutions: any image size comes out exactly, without checkerboard artefacts) -> tanh,
+    rescaled to [0, 1]."""
+
+    def __init__(self, channels: int, sizes: list[tuple[int, int]], widths: Sequence[int], latent_dim: int,
+                 num_classes: int | None) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num_classes, latent_dim) if num_classes else None
+        inner = (widths[0], *sizes[-1])
+        self.project = nn.Sequential(nn.Linear(latent_dim * (2 if num_classes else 1), inner[0] * inner[1] * inner[2],
+                                               bias=False),
+                                     nn.Unflatten(1, inner), nn.BatchNorm2d(inner[0]), nn.ReLU())
+        layers: list[nn.Module] = []
+        width = widths[0]
+        outs = [*widths[1:], channels]
+        for index, (size, out) in enumerate(zip(reversed(sizes[:-1]), outs, strict=True)):
+            last = index == len(outs) - 1
+            layers += [nn.Upsample(size=size, mode="nearest"), nn.Conv2d(width, out, 3, padding=1, bias=last)]
+            layers += [nn.Tanh()] if last else [nn.BatchNorm2d(out), nn.ReLU()]
+            width = out
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embedding is not None:
+            codes = torch.cat([codes, self.embedding(labels)], dim=1)
+        return (self.layers(self.project(codes)) + 1) / 2
+
+
+class Discriminator(nn.Module):
+    """Strided 3x3 convolutions with LeakyReLU(0.2), batch norm after the first, -> one logit (real vs generated).
+    Conditional: the class enters as an embedding map stacked onto the image's channels."""
+
+    def __init__(self, channels: int, input_size: Sequence[int], sizes: list[tuple[int, int]],
+                 widths: Sequence[int], num_classes: int | None) -> None:
+        super().__init__()
+        self.input_size = tuple(input_size)
+        self.embedding = nn.Embedding(num_classes, input_size[0] * input_size[1]) if num_classes else None
+        layers: list[nn.Module] = []
+        width = channels + (1 if num_classes else 0)
+        for index, out in enumerate(reversed(widths)):
+            layers += [nn.Conv2d(width, out, 3, stride=2, padding=1, bias=index == 0)]
+            layers += [nn.LeakyReLU(0.2)] if index == 0 else [nn.BatchNorm2d(out), nn.LeakyReLU(0.2)]
+            width = out
+        self.layers = nn.Sequential(*layers, nn.Flatten(), nn.Linear(width * sizes[-1][0] * sizes[-1][1], 1))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = images * 2 - 1
+        if self.embedding is not None:
+            plane = self.embedding(labels).view(-1, 1, *self.input_size)
+            inputs = torch.cat([inputs, plane], dim=1)
+        return self.layers(inputs).squeeze(1)
+
+
+class DCGAN(nn.Module):
+    """The generator and discriminator of images of the data's channels and size. `width` is the discriminator's
+    first (and the generator's last) number of feature maps, doubled at each of the `stages` halvings."""
+
+    def __init__(self, in_channels: int = 1, input_size: Sequence[int] = (16, 16), num_classes: int = 10,
+                 latent_dim: int = 64, width: int = 64, stages: int = 2, conditional: bool = False) -> None:
+        super().__init__()
+        if len(input_size) != 2:
+            raise ValueError(f"dcgan generates images (channels x height x width), not inputs of size "
+                             f"{list(input_size)}")
+        sizes = _stage_sizes(input_size, stages)
+        widths = [width * 2 ** index for index in reversed(range(stages))]  # e.g. 128, 64: deepest first
+        classes = num_classes if conditional else None
+        self.generator = Generator(in_channels, sizes, widths, latent_dim, classes)
+        self.discriminator = Discriminator(in_channels, input_size, sizes, widths, classes)
+        self.latent_dim, self.conditional, self.num_classes = latent_dim, conditional, num_classes
+        self.image_shape = (in_channels, *input_size)
+        self.display_name = f"DCGAN{' (class-conditional)' if conditional else ''}, code {latent_dim}"
+
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(codes, labels)
