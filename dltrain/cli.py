@@ -15,6 +15,7 @@ COMMANDS = {
     "eval": "evaluate a run's best checkpoint: dltrain eval run=runs/2026-11-24/10-00-00",
     "transfer": "reuse a trained model on new classes: dltrain transfer source=RUN_DIR data=... freeze=backbone",
     "export": "write a run's model as ONNX/TorchScript, verified: dltrain export run=DIR format=all",
+    "generate": "new images from a GAN or VAE run: dltrain generate run=DIR num=64 [labels=[7]]",
     "predict": "label new inputs: dltrain predict run=DIR input=images/ (or model=export/model.onnx)",
     "ls": "list config groups and their options: dltrain ls [GROUP]",
 }

@@ -50,6 +50,8 @@ def run(cfg: DictConfig) -> None:
     trainer.test(task, datamodule=data, verbose=False)
 
     metrics = stage_metrics(trainer.callback_metrics, split)
+    if cfg.judge:
+        metrics.update(_judged(cfg, task, data, split, metadata, path))
     output = Path(cfg.output).expanduser() if cfg.output else run_directory_of(path) / "eval.json"
     write_json_atomic(output, metrics)
     rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} examples)")]
@@ -60,3 +62,39 @@ def run(cfg: DictConfig) -> None:
                                        output.with_name("confusion_matrix.png"))
         rows.append(("confusion matrix", str(figure)))
     print_table("dltrain eval", rows)
+
+
+def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path) -> dict[str, float]:
+    """The quality figures of a generator's images, by a classifier run of the same data (see judging.py)."""
+    import torch
+
+    from dltrain.assemble import build_trained_task
+    from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint
+    from dltrain.errors import UserError
+    from dltrain.tasks.generative.judging import Judge, check_same_data, judged
+
+    if not hasattr(task, "sample"):
+        raise UserError(f"judge= measures the images of a generator, but {path} generates none",
+                        "pass run= a run of task=gan or task=vae")
+    if not isinstance(cfg.judge_samples, int) or cfg.judge_samples < 2:
+        raise UserError(f"judge_samples={cfg.judge_samples} is invalid", "pass how many images to judge, e.g. 1000")
+    where = Path(str(cfg.judge)).expanduser()
+    judge_path = find_checkpoint(None, str(where)) if where.suffix == ".ckpt" else find_checkpoint(str(where), None)
+    judge_checkpoint = load_checkpoint(judge_path, trust=cfg.trust)
+    judge_metadata = judge_checkpoint[METADATA_KEY]
+    class_names = metadata["class_names"]
+    check_same_data(judge_metadata["config"], judge_metadata["class_names"], metadata["config"], class_names,
+                    judge_path)
+    judge = Judge(build_trained_task(judge_checkpoint).model, judge_metadata["spec"], judge_metadata["config"]["data"])
+    real = torch.cat([data.on_after_batch_transfer(batch, 0)[0] for batch in data.loader(split)])
+    _, real_features = judge(real)
+    generator = torch.Generator().manual_seed(metadata["config"]["seed"])
+    count = cfg.judge_samples
+    conditional = getattr(task.model, "conditional", False)
+    labels = torch.arange(count) % len(class_names) if conditional else None
+    with torch.no_grad():
+        samples = task.sample(count, generator, **({"labels": labels} if conditional else {}))
+    figures = judged(judge, samples, real_features, class_names, labels)
+    noise = torch.rand(count, *samples.shape[1:], generator=generator)
+    figures.update(judged(judge, noise, real_features, class_names, labels, prefix="judge_noise", shares=False))
+    return figures

@@ -14,14 +14,14 @@ from dltrain.files import write_atomic
 SAMPLE_SEED = 0
 
 
-def save_grid(images: torch.Tensor, path: Path, columns: int) -> Path:
+def save_grid(images: torch.Tensor, path: Path, columns: int, padding: int = 1) -> Path:
     """A grid of N x C x H x W images as a PNG, written atomically. Images outside [0, 1] (normalized data) are
     stretched to it."""
     from torchvision.utils import save_image
 
     images = images.detach().float().cpu()
     stretch = bool(images.min() < 0 or images.max() > 1)
-    return write_atomic(path, lambda temporary: save_image(images, temporary, nrow=columns, padding=1,
+    return write_atomic(path, lambda temporary: save_image(images, temporary, nrow=columns, padding=padding,
                                                            normalize=stretch, pad_value=1.0, format="PNG"))
 
 
