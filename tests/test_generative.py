@@ -15,14 +15,14 @@ from dltrain.models.autoencoder import Autoencoder
 from dltrain.models.conv_autoencoder import ConvAutoencoder
 from dltrain.models.dcgan import DCGAN
 from dltrain.models.vae import VariationalAutoencoder
-from tests.conftest import run_dltrain
+from tests.conftest import assert_user_error, run_dltrain, run_in_process
 
 
 @pytest.mark.parametrize(("channels", "size"), [(1, (16, 16)), (3, (28, 28)), (3, (13, 21))])
 def test_image_autoencoders_rebuild_any_size_in_its_range(channels: int, size: tuple[int, int]):
     images = torch.rand(2, channels, *size)
-    for model in (Autoencoder(channels, size, input_kind="images"), ConvAutoencoder(channels, size, input_kind="images"),
-                  VariationalAutoencoder(channels, size, input_kind="images")):
+    for kind in (Autoencoder, ConvAutoencoder, VariationalAutoencoder):
+        model = kind(channels, size, input_kind="images")
         rebuilt = model(images)
         assert rebuilt.shape == images.shape and 0 <= rebuilt.min() and rebuilt.max() <= 1
         assert model.encode(images).shape == (2, model.latent_dim)
@@ -45,59 +45,73 @@ def test_dcgan_generates_the_data_shape_and_judges_it(size: tuple[int, int], con
     assert model.discriminator(images, labels).shape == (2,)
 
 
-def _metrics(run: Path) -> dict[str, float]:
-    return json.loads((run / "metrics.json").read_text())
-
-
 def _column(run: Path, name: str) -> list[float]:
     with open(run / "metrics.csv", newline="") as handle:
         return [float(row[name]) for row in csv.DictReader(handle)]
 
 
-def test_a_denoising_autoencoder_output_is_closer_to_the_clean_image_than_its_noisy_input(tmp_path: Path):
-    result = run_dltrain("train", "task=autoencoder", "model=conv_autoencoder", "task.noise=0.3",
-                         "trainer.max_epochs=6", "hydra.run.dir=run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    metrics = _metrics(tmp_path / "run")
-    print(f"denoising: PSNR {metrics['test/psnr']:.1f} dB rebuilt, {metrics['test/psnr_input']:.1f} dB noisy input")
-    # Measured (seed 42, 6 epochs): 19.2 dB against 12.6 dB.
-    assert metrics["test/psnr"] > metrics["test/psnr_input"] + 4
-    with Image.open(tmp_path / "run" / "reconstructions.png") as grid:  # inputs, noisy inputs, reconstructions
-        assert grid.size == (8 * 17 + 1, 3 * 17 + 1)
-    evaluated = run_dltrain("eval", "run=run", cwd=tmp_path)
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert json.loads((tmp_path / "run" / "eval.json").read_text())["test/psnr"] == pytest.approx(
-        metrics["test/psnr"], abs=0.5)  # fresh noise: close, not equal
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """A LeNet-5 judge, a small class-conditional GAN and a VAE, all on the default digits."""
+    folder = tmp_path_factory.mktemp("generative")
+    for arguments in (["data.augment=null", "trainer.max_epochs=4", "hydra.run.dir=judge"],
+                      ["task=gan", "model=dcgan", "model.width=16", "model.conditional=true", "trainer.max_epochs=2",
+                       "hydra.run.dir=gan"],
+                      ["experiment=digits_vae", "trainer.max_epochs=6", "hydra.run.dir=vae"]):
+        result = run_dltrain("train", *arguments, cwd=folder)
+        assert result.returncode == 0, result.stderr[-2000:]
+    return folder
 
 
-def test_a_vae_improves_its_elbo_and_leaves_a_sample_grid_per_epoch(tmp_path: Path):
-    result = run_dltrain("train", "task=vae", "model=vae", "task.kl_warmup_epochs=2", "trainer.max_epochs=6",
-                         "hydra.run.dir=run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    elbo = _column(tmp_path / "run", "val/elbo")
-    assert elbo[-1] > elbo[0], elbo
-    assert sorted(path.name for path in (tmp_path / "run" / "samples").iterdir()) == \
-        [f"epoch_{epoch:03d}.png" for epoch in range(1, 7)]
-    assert (tmp_path / "run" / "samples.png").is_file() and (tmp_path / "run" / "reconstructions.png").is_file()
-
-
-def test_an_autoencoder_reads_the_rows_of_a_users_table(tmp_path: Path, iris_like_csv: Path):
-    result = run_dltrain("train", "task=autoencoder", "model=autoencoder", "data=tabular", f"data.path={iris_like_csv}",
-                         "data.label_column=species", "trainer.max_epochs=30", "hydra.run.dir=run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    # Standardized features have a variance of 1 (what rebuilding every row as the mean would leave): measured 0.012.
-    assert _metrics(tmp_path / "run")["test/mse"] < 0.1
-    assert not (tmp_path / "run" / "reconstructions.png").exists()  # rows are no pictures
-
-
-def test_a_gan_trains_without_a_monitor_and_keeps_its_latest_epoch(tmp_path: Path):
-    result = run_dltrain("train", "task=gan", "model=dcgan", "model.width=16", "trainer.max_epochs=2",
-                         "hydra.run.dir=run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "early stopping is off and best.ckpt holds the latest epoch" in result.stdout
-    run = tmp_path / "run"
+def test_a_gan_trains_without_a_monitor_and_keeps_its_latest_epoch(runs: Path):
+    run = runs / "gan"
+    assert "early stopping is off and best.ckpt holds the latest epoch" in (run / "train.log").read_text()
     best = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
     assert best["epoch"] == 1 and len(best["optimizer_states"]) == 2
     assert len(list((run / "samples").iterdir())) == 2 and (run / "samples.png").is_file()
-    assert {"train/d_loss", "train/g_loss", "val/d_real", "val/d_fake"} <= set(next(csv.DictReader(
-        open(run / "metrics.csv", newline=""))))
+    with open(run / "metrics.csv", newline="") as handle:
+        assert {"train/d_loss", "train/g_loss", "val/d_real", "val/d_fake"} <= set(next(csv.DictReader(handle)))
+
+
+def test_a_vae_improves_its_elbo_and_its_samples_pass_the_judge_better_than_noise(runs: Path):
+    elbo = _column(runs / "vae", "val/elbo")
+    assert elbo[-1] > elbo[0], elbo
+    assert sorted(path.name for path in (runs / "vae" / "samples").iterdir()) == \
+        [f"epoch_{epoch:03d}.png" for epoch in range(1, 7)]
+    result = run_dltrain("eval", "run=vae", "judge=judge", "judge_samples=500", cwd=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((runs / "vae" / "eval.json").read_text())
+    print({key: round(value, 3) for key, value in figures.items() if "share" not in key})
+    assert figures["judge/confident"] > figures["judge_noise/confident"]
+    assert figures["judge/frechet"] < figures["judge_noise/frechet"]
+
+
+def test_generate_writes_the_asked_for_classes_and_eval_judges_them(runs: Path):
+    result = run_dltrain("generate", "run=gan", "num=6", "labels=[7]", "output=sevens", cwd=runs)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(path.name for path in (runs / "sevens").iterdir()) == [f"000{i}.png" for i in range(6)] + ["grid.png"]
+    with Image.open(runs / "sevens" / "0000.png") as image:
+        assert image.size == (16, 16)
+    again = run_dltrain("generate", "run=gan", "num=6", "labels=[7]", "output=again", cwd=runs)
+    assert again.returncode == 0 and (runs / "again" / "0003.png").read_bytes() == \
+        (runs / "sevens" / "0003.png").read_bytes()  # seeded
+    judged = run_dltrain("eval", "run=gan", "judge=judge", "judge_samples=200", "output=judged.json", cwd=runs)
+    assert judged.returncode == 0, judged.stderr[-2000:]
+    figures = json.loads((runs / "judged.json").read_text())
+    assert {"judge/confident", "judge/coverage_min", "judge/frechet", "judge/agreement", "judge/share_7",
+            "judge_noise/confident"} <= set(figures)
+    assert sum(figures[f"judge/share_{digit}"] for digit in range(10)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("arguments", "fragments"), [
+    (["generate", "run=judge"], ("is a run of ClassificationTask, which generates nothing", "task=gan")),
+    (["generate", "run=gan", "labels=[x]"], ("this model has no class 'x'", "its classes are: 0, 1")),
+    (["generate", "run=vae", "labels=[7]"], ("not trained with them", "model.conditional=true")),
+    (["generate", "run=gan", "num=0"], ("num=0 is invalid", "num=64")),
+    (["eval", "run=gan", "judge=gan"], ("is no classifier run", "task=classification")),
+    (["eval", "run=judge", "judge=judge"], ("judge= measures the images of a generator", "task=gan")),
+    (["predict", "run=gan", "input=sevens"], ("reads no inputs to predict", "dltrain generate")),
+])
+def test_generative_mistakes_get_one_line(runs: Path, arguments: list[str], fragments: tuple[str, ...]):
+    (runs / "sevens").mkdir(exist_ok=True)
+    assert_user_error(run_in_process(*arguments, cwd=runs), *fragments)

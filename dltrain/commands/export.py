@@ -116,7 +116,7 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
         "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
                   "dtype": str(inputs.dtype).removeprefix("torch."), "kind": type(data).input_kind},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
-                   "meaning": "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"},
+                   "meaning": _meaning(trained["model"]["_target_"], outputs)},
         "class_names": list(metadata["class_names"]),
         "spec": metadata["spec"],
         "preprocessing": {"data": trained["data"], "state": state},
@@ -128,6 +128,14 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
         "artifacts": {name: {**figures, **({"opset": cfg.opset} if name == "onnx" else {})}
                       for name, figures in artifacts.items()},
     }
+
+
+def _meaning(model_target: str, outputs) -> str:
+    from dltrain.assemble import model_kind
+
+    if model_kind(model_target) in ("autoencoder", "vae"):
+        return "the reconstruction of the input"
+    return "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"
 
 
 def _input_shape(inputs, dynamic_batch: bool) -> list:

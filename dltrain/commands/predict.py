@@ -15,6 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from dltrain.assemble import model_kind
 from dltrain.errors import UserError
 
 CHUNK = 256  # inputs per forward pass
@@ -30,6 +31,10 @@ class Predictor:
     state: dict
     spec: dict
     class_names: list[str]
+    # What the model gives back (classifier, autoencoder, vae, gan: see assemble.model_kind), and for a trained
+    # autoencoder its encoder, whose codes are written as embeddings.
+    model_kind: str | None = None
+    encode: Callable | None = None
 
 
 def run(cfg: DictConfig) -> None:
@@ -46,11 +51,16 @@ def run(cfg: DictConfig) -> None:
     if not cfg.top_k >= 1:
         raise UserError(f"top_k={cfg.top_k} is invalid", "pass top_k=1 or more")
     predictor = _exported(Path(cfg.model_file).expanduser()) if cfg.model_file else _trained(cfg)
+    if predictor.model_kind == "gan":
+        raise UserError("a GAN's generator makes images from codes; it reads no inputs to predict",
+                        "make images with dltrain generate run=DIR num=64")
     names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
                                 predictor.state, predictor.spec)
     with torch.no_grad():
         outputs = torch.cat([predictor.forward(chunk) for chunk in inputs.split(CHUNK)])
-    if outputs.dim() == 3:
+    if predictor.model_kind in REBUILDING:
+        header, rows = _embedded(names, inputs, outputs, predictor.encode)
+    elif outputs.dim() == 3:
         header, rows = _transcribed(names, outputs, predictor.class_names)
     else:
         header, rows = _labelled(names, outputs, predictor.class_names, cfg.top_k)
@@ -58,11 +68,37 @@ def run(cfg: DictConfig) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([header, *rows])
-    output = write_text_atomic(Path(cfg.output).expanduser(), buffer.getvalue())
+    default = "embeddings.csv" if predictor.model_kind in REBUILDING else "predictions.csv"
+    output = write_text_atomic(Path(cfg.output or default).expanduser(), buffer.getvalue())
 
-    shown = [(row[0], row[1] if len(row) == 2 else f"{row[1]} ({float(row[2]):.3f})") for row in rows[:10]]
+    shown = [(row[0], _shown(header, row)) for row in rows[:10]]
     more = [("...", f"{len(rows) - 10} more")] if len(rows) > 10 else []
     print_table("dltrain predict", [*shown, *more, ("predictions", f"{output} ({len(rows)} rows)")])
+
+
+# Model families whose outputs rebuild their inputs: predict writes their codes and reconstruction errors.
+REBUILDING = ("autoencoder", "vae")
+
+
+def _shown(header: list[str], row: list[str]) -> str:
+    if header[-1] == "reconstruction_error":
+        return f"reconstruction error {float(row[-1]):.4g}" + (f", code of {len(row) - 2}" if len(row) > 2 else "")
+    return row[1] if len(row) == 2 else f"{row[1]} ({float(row[2]):.3f})"
+
+
+def _embedded(names: list[str], inputs, outputs, encode: Callable | None) -> tuple[list[str], list[list[str]]]:
+    """`input,z0..zk,reconstruction_error` (mean squared error per input): an autoencoder's code is a compact
+    representation of its input, and a large error marks an input unlike the training data. An exported model
+    rebuilds only: its rows hold the error alone."""
+    import torch
+
+    errors = (outputs.float() - inputs.float()).pow(2).flatten(1).mean(dim=1)
+    codes = torch.cat([encode(chunk) for chunk in inputs.split(CHUNK)]) if encode is not None else None
+    width = codes.shape[1] if codes is not None else 0
+    header = ["input", *(f"z{index}" for index in range(width)), "reconstruction_error"]
+    rows = [[name, *(f"{value:.6g}" for value in (codes[index].tolist() if codes is not None else [])),
+             f"{float(errors[index]):.6g}"] for index, name in enumerate(names)]
+    return header, rows
 
 
 def _labelled(names: list[str], logits, class_names: list[str], top_k: int) -> tuple[list[str], list[list[str]]]:
@@ -98,7 +134,8 @@ def _trained(cfg: DictConfig) -> Predictor:
     data_class = get_class(data_config["_target_"])
     model = build_trained_task(checkpoint).model.cpu().eval()
     return Predictor(model, data_class.input_kind, data_config, checkpoint.get(data_class.__qualname__) or {},
-                     metadata["spec"], list(metadata["class_names"]))
+                     metadata["spec"], list(metadata["class_names"]),
+                     model_kind(metadata["config"]["model"]["_target_"]), getattr(model, "encode", None))
 
 
 def _exported(path: Path) -> Predictor:
@@ -122,4 +159,4 @@ def _exported(path: Path) -> Predictor:
     else:
         forward = torch.jit.load(str(path), map_location="cpu")
     return Predictor(forward, manifest["input"].get("kind"), preprocessing["data"], state, manifest["spec"],
-                     list(manifest["class_names"]))
+                     list(manifest["class_names"]), model_kind(manifest["model"]["_target_"]))
