@@ -75,7 +75,7 @@ def _with_run_directory(command: str, overrides: list[str], multirun: bool) -> l
 
 
 # `dltrain predict model=deploy/model.onnx`: `model` names a config group, which Hydra would try to choose from.
-ALIASES = {"predict": {"model": "model_file"}}
+ALIASES = {"predict": {"model": "model_file"}, "generate": {"model": "model_file"}}
 
 
 def _unaliased(command: str, arg: str) -> str:

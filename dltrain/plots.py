@@ -1,4 +1,5 @@
-"""Figures saved beside evaluation results."""
+"""Figures saved beside results: a confusion matrix, grids of images (no Lightning here: generate uses it from an
+exported model)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,14 @@ def save_confusion_matrix(matrix: torch.Tensor, class_names: list[str], path: Pa
     write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
     pyplot.close(figure)
     return path
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int, padding: int = 1) -> Path:
+    """A grid of N x C x H x W images as a PNG, written atomically. Images outside [0, 1] (normalized data) are
+    stretched to it."""
+    from torchvision.utils import save_image
+
+    images = images.detach().float().cpu()
+    stretch = bool(images.min() < 0 or images.max() > 1)
+    return write_atomic(path, lambda temporary: save_image(images, temporary, nrow=columns, padding=padding,
+                                                           normalize=stretch, pad_value=1.0, format="PNG"))

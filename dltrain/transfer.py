@@ -11,7 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from dltrain.assemble import model_kind
 from dltrain.errors import UserError
+from dltrain.models.encoder_classifier import ENCODING_KINDS
 
 # The dltrain builders whose models are torchvision's architectures (so torchvision's weights fit them), and
 # the torchvision name each config stands for.
@@ -81,13 +83,26 @@ def _run_source(path: Path, trust: bool) -> Source:
     data_state = checkpoint.get(data_class.__qualname__) or {}
     weights = {name.removeprefix("model."): tensor for name, tensor in checkpoint["state_dict"].items()
                if name.startswith("model.")}
+    model_config = config["model"]
+    if model_kind(model_config["_target_"]) in ENCODING_KINDS:
+        model_config, weights = _encoder_classifier(model_config, weights)
     return Source(
-        name=f"the model of {checkpoint_path}", model_config=config["model"],
+        name=f"the model of {checkpoint_path}", model_config=model_config,
         input_kind=data_class.input_kind, spec=metadata["spec"], weights=weights,
         vocabulary=data_state.get("vocabulary"),
         record={"checkpoint": str(checkpoint_path.resolve()), "model": config["model"]["_target_"],
                 "data": config["data"]["_target_"], "classes": list(metadata["class_names"]),
                 "test_metrics": _metrics_beside(checkpoint_path)})
+
+
+def _encoder_classifier(autoencoder: dict[str, Any], weights: dict[str, torch.Tensor]
+                        ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """An autoencoder source becomes a classifier over its encoder (see models/encoder_classifier.py): the config
+    that builds it, and the autoencoder's weights under the names they have there (the decoder's are skipped)."""
+    options = {key: value for key, value in autoencoder.items() if key != "_target_"}
+    config = {"_target_": "dltrain.models.encoder_classifier.EncoderClassifier",
+              "autoencoder_target": autoencoder["_target_"], "autoencoder": options}
+    return config, {f"autoencoder.{name}": tensor for name, tensor in weights.items()}
 
 
 def _metrics_beside(checkpoint_path: Path) -> dict[str, float]:

@@ -60,3 +60,30 @@ def test_an_autoencoder_predicts_codes_and_exports_its_reconstruction(tmp_path: 
     assert exported.returncode == 0, exported.stderr[-2000:]
     manifest = json.loads((tmp_path / "run" / "export" / "manifest.json").read_text())
     assert manifest["output"]["meaning"] == "the reconstruction of the input"
+
+
+def _accuracy(run: Path) -> float:
+    return _metrics(run)["test/acc"]
+
+
+@pytest.mark.slow
+def test_autoencoder_pretraining_beats_training_from_scratch_on_three_labels_per_class(tmp_path: Path):
+    """A denoising autoencoder learns from every training digit without labels; its encoder, frozen, with a linear
+    classifier on its code, then learns from 3 labelled digits per class, against the same network from scratch."""
+    few = ["data.max_per_class=3", "optimizer.lr=0.03"]
+    source = run_dltrain("train", "experiment=digits_denoising", "trainer.max_epochs=10", "hydra.run.dir=pretrained",
+                         cwd=tmp_path)
+    assert source.returncode == 0, source.stderr[-2000:]
+    transferred = run_dltrain("transfer", "source=pretrained", *few, "hydra.run.dir=transferred", cwd=tmp_path)
+    assert transferred.returncode == 0, transferred.stderr[-2000:]
+    assert "skipped (not in this model)" in transferred.stdout and "autoencoder.decoder" in transferred.stdout
+    scratch = run_dltrain("train", "model=encoder_classifier",
+                          "model.autoencoder_target=dltrain.models.conv_autoencoder.ConvAutoencoder",
+                          "~model.autoencoder.hidden_sizes", "+model.autoencoder.channels=[32,64]",
+                          "model.autoencoder.latent_dim=32", *few, "hydra.run.dir=scratch", cwd=tmp_path)
+    assert scratch.returncode == 0, scratch.stderr[-2000:]
+    pretrained, from_scratch = _accuracy(tmp_path / "transferred"), _accuracy(tmp_path / "scratch")
+    print(f"3 labels per class: pretrained encoder {pretrained:.4f}, from scratch {from_scratch:.4f}")
+    assert pretrained > from_scratch + 0.05
+    evaluated = run_dltrain("eval", "run=transferred", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]

@@ -52,12 +52,13 @@ def _column(run: Path, name: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """A LeNet-5 judge, a small class-conditional GAN and a VAE, all on the default digits."""
+    """A LeNet-5 judge, a small class-conditional GAN, a VAE and a plain GAN, all on the default digits."""
     folder = tmp_path_factory.mktemp("generative")
     for arguments in (["data.augment=null", "trainer.max_epochs=4", "hydra.run.dir=judge"],
                       ["task=gan", "model=dcgan", "model.width=16", "model.conditional=true", "trainer.max_epochs=2",
                        "hydra.run.dir=gan"],
-                      ["experiment=digits_vae", "trainer.max_epochs=6", "hydra.run.dir=vae"]):
+                      ["experiment=digits_vae", "trainer.max_epochs=6", "hydra.run.dir=vae"],
+                      ["task=gan", "model=dcgan", "model.width=8", "trainer.max_epochs=1", "hydra.run.dir=plain_gan"]):
         result = run_dltrain("train", *arguments, cwd=folder)
         assert result.returncode == 0, result.stderr[-2000:]
     return folder
@@ -103,6 +104,27 @@ def test_generate_writes_the_asked_for_classes_and_eval_judges_them(runs: Path):
     assert sum(figures[f"judge/share_{digit}"] for digit in range(10)) == pytest.approx(1.0)
 
 
+def test_an_exported_generator_makes_the_runs_images_without_lightning(runs: Path):
+    exported = run_dltrain("export", "run=plain_gan", "format=onnx", cwd=runs)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    assert "random codes" in exported.stdout
+    manifest = json.loads((runs / "plain_gan" / "export" / "manifest.json").read_text())
+    assert manifest["input"]["kind"] == "codes" and manifest["input"]["shape"][1] == 64
+    blocker = runs / "no_lightning"
+    for package in ("pytorch_lightning", "lightning_fabric"):
+        (blocker / package).mkdir(parents=True, exist_ok=True)
+        (blocker / package / "__init__.py").write_text("raise ImportError('generate from ONNX imported Lightning')\n")
+    from_onnx = run_dltrain("generate", "model=plain_gan/export/model.onnx", "num=9", "output=from_onnx", cwd=runs,
+                            env={"PYTHONPATH": str(blocker)})
+    assert from_onnx.returncode == 0, from_onnx.stderr[-2000:]
+    from_run = run_dltrain("generate", "run=plain_gan", "num=9", "output=from_run", cwd=runs)
+    assert from_run.returncode == 0, from_run.stderr[-2000:]
+    for name in ("0004.png", "grid.png"):
+        ours, theirs = (torch.tensor(list(Image.open(runs / folder / name).getdata())) for folder in ("from_onnx",
+                                                                                                    "from_run"))
+        assert (ours - theirs).abs().max() <= 1  # the same codes; ONNX Runtime rounds a hair differently
+
+
 @pytest.mark.parametrize(("arguments", "fragments"), [
     (["generate", "run=judge"], ("is a run of ClassificationTask, which generates nothing", "task=gan")),
     (["generate", "run=gan", "labels=[x]"], ("this model has no class 'x'", "its classes are: 0, 1")),
@@ -111,6 +133,8 @@ def test_generate_writes_the_asked_for_classes_and_eval_judges_them(runs: Path):
     (["eval", "run=gan", "judge=gan"], ("is no classifier run", "task=classification")),
     (["eval", "run=judge", "judge=judge"], ("judge= measures the images of a generator", "task=gan")),
     (["predict", "run=gan", "input=sevens"], ("reads no inputs to predict", "dltrain generate")),
+    (["export", "run=gan"], ("class-conditional generator reads codes and classes", "dltrain generate")),
+    (["generate", "model=judge/checkpoints/best.ckpt"], ("no exported generator", "task=gan")),
 ])
 def test_generative_mistakes_get_one_line(runs: Path, arguments: list[str], fragments: tuple[str, ...]):
     (runs / "sevens").mkdir(exist_ok=True)

@@ -36,7 +36,7 @@ def run(cfg: DictConfig) -> None:
     torch.manual_seed(trained["seed"])
     data = build_data(trained["data"], checkpoint)
     model = build_trained_task(checkpoint).model.cpu().eval()
-    inputs = _model_inputs(data, cfg.examples)
+    inputs = _codes(model, cfg.examples, trained["seed"]) if _generates(trained) else _model_inputs(data, cfg.examples)
     with torch.no_grad():
         reference = model(inputs)
     traced_with = inputs[:2] if cfg.dynamic_batch else inputs
@@ -59,7 +59,8 @@ def run(cfg: DictConfig) -> None:
         manifest = _manifest(trained, metadata, data, path, run_dir, inputs, reference, artifacts, cfg, staging)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} test inputs")]
+    what = "random codes" if _generates(trained) else "test inputs"
+    rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} {what}")]
     for name, figures in artifacts.items():
         rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}, "
                      f"top-1 agreement {figures['top1_agreement']:.4f}"))
@@ -79,6 +80,23 @@ def _exported(name: str, model, example, path: Path, cfg: DictConfig):
         reason = first_line(error)
         raise UserError(f"cannot export the model to {name}: {reason}; nothing was written",
                         "try another format (format=torchscript or format=state_dict) or opset=") from None
+
+
+def _generates(trained: dict) -> bool:
+    from dltrain.assemble import model_kind
+
+    return model_kind(trained["model"]["_target_"]) == "gan"
+
+
+def _codes(model, count: int, seed: int):
+    """What a GAN's generator reads: random codes (from `seed`), the generator being what is exported. A conditional
+    one also reads classes, a second input the exporters here do not take."""
+    import torch
+
+    if model.conditional:
+        raise UserError("a class-conditional generator reads codes and classes, two inputs: its export is not "
+                        "supported yet", "generate its images with dltrain generate run=DIR labels=[...]")
+    return torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def _model_inputs(data, count: int):
@@ -114,7 +132,8 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
     metrics_file = run_dir / "metrics.json"
     return {
         "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
-                  "dtype": str(inputs.dtype).removeprefix("torch."), "kind": type(data).input_kind},
+                  "dtype": str(inputs.dtype).removeprefix("torch."),
+                  "kind": "codes" if _generates(trained) else type(data).input_kind},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
                    "meaning": _meaning(trained["model"]["_target_"], outputs)},
         "class_names": list(metadata["class_names"]),
@@ -135,6 +154,8 @@ def _meaning(model_target: str, outputs) -> str:
 
     if model_kind(model_target) in ("autoencoder", "vae"):
         return "the reconstruction of the input"
+    if model_kind(model_target) == "gan":
+        return "images in [0, 1] generated from the codes"
     return "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"
 
 

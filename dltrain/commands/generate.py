@@ -15,6 +15,11 @@ def run(cfg: DictConfig) -> None:
 
     if not isinstance(cfg.num, int) or isinstance(cfg.num, bool) or cfg.num < 1:
         raise UserError(f"num={cfg.num} is invalid", "pass how many images to make, e.g. num=64")
+    if cfg.model_file:
+        if cfg.run or cfg.ckpt:
+            raise UserError("give one of run=, ckpt= or model=", "e.g. dltrain generate model=export/model.onnx")
+        _write(cfg, *_from_export(Path(cfg.model_file).expanduser(), cfg))
+        return
     path = find_checkpoint(cfg.run, cfg.ckpt)
     checkpoint = load_checkpoint(path, trust=cfg.trust)
     task_config = checkpoint[METADATA_KEY]["config"]["task"]
@@ -22,8 +27,6 @@ def run(cfg: DictConfig) -> None:
     import torch
 
     from dltrain.assemble import build_trained_task
-    from dltrain.report import print_table
-    from dltrain.tasks.generative.pictures import save_grid
 
     task = build_trained_task(checkpoint)
     if not hasattr(task, "sample"):
@@ -38,16 +41,56 @@ def run(cfg: DictConfig) -> None:
     generator = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         images = task.sample(cfg.num, generator, **({"labels": labels} if labels is not None else {}))
+    classes = None
+    if labels is not None:
+        names = checkpoint[METADATA_KEY]["class_names"]
+        classes = ", ".join(dict.fromkeys(names[label] for label in labels.tolist()))
+    _write(cfg, images, path, classes)
+
+
+def _from_export(path: Path, cfg: DictConfig):
+    """Images from the generator dltrain export wrote (ONNX Runtime or TorchScript; no Lightning), from the same
+    codes a run draws for the same seed."""
+    import json
+
+    import torch
+
+    from dltrain.errors import UserError
+
+    manifest_file = path.parent / "manifest.json"
+    if not path.is_file() or path.suffix not in (".onnx", ".pt") or not manifest_file.is_file():
+        raise UserError(f"model: no exported generator '{path}' with its manifest.json",
+                        "pass the model.onnx or model.pt that dltrain export wrote for a run of task=gan")
+    manifest = json.loads(manifest_file.read_text())
+    if manifest["input"].get("kind") != "codes":
+        raise UserError(f"{path} is no generator: it reads {manifest['input'].get('kind')}",
+                        "pass the export of a run of task=gan")
+    if cfg.labels is not None:
+        raise UserError("labels= needs a class-conditional generator, which is not exported", "drop labels=")
+    if path.suffix == ".onnx":
+        from dltrain.exporters import onnx_runner
+
+        forward = onnx_runner(path)
+    else:
+        forward = torch.jit.load(str(path), map_location="cpu")
+    codes = torch.randn(cfg.num, manifest["input"]["shape"][1], generator=torch.Generator().manual_seed(cfg.seed))
+    with torch.no_grad():
+        return torch.as_tensor(forward(codes)), path, None
+
+
+def _write(cfg: DictConfig, images, source: Path, classes: str | None) -> None:
+    from dltrain.plots import save_grid
+    from dltrain.report import print_table
+
     output = Path(cfg.output).expanduser()
     width = max(4, len(str(cfg.num - 1)))
     for index, image in enumerate(images):
         save_grid(image[None], output / f"{index:0{width}d}.png", columns=1, padding=0)
     grid = save_grid(images, output / "grid.png", columns=math.ceil(math.sqrt(cfg.num)))
-    rows = [("checkpoint", str(path)), ("images", f"{cfg.num} of {'x'.join(map(str, images.shape[1:]))}"),
+    rows = [("from", str(source)), ("images", f"{cfg.num} of {'x'.join(map(str, images.shape[1:]))}"),
             ("seed", cfg.seed)]
-    if labels is not None:
-        names = checkpoint[METADATA_KEY]["class_names"]
-        rows.append(("classes", ", ".join(dict.fromkeys(names[label] for label in labels.tolist()))))
+    if classes is not None:
+        rows.append(("classes", classes))
     rows += [("files", f"{output}/{'0' * width}.png ..."), ("grid", str(grid))]
     print_table("dltrain generate", rows)
 

@@ -9,20 +9,9 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from dltrain.files import write_atomic
+from dltrain.plots import save_grid
 
 SAMPLE_SEED = 0
-
-
-def save_grid(images: torch.Tensor, path: Path, columns: int, padding: int = 1) -> Path:
-    """A grid of N x C x H x W images as a PNG, written atomically. Images outside [0, 1] (normalized data) are
-    stretched to it."""
-    from torchvision.utils import save_image
-
-    images = images.detach().float().cpu()
-    stretch = bool(images.min() < 0 or images.max() > 1)
-    return write_atomic(path, lambda temporary: save_image(images, temporary, nrow=columns, padding=padding,
-                                                           normalize=stretch, pad_value=1.0, format="PNG"))
 
 
 class Pictures(pl.Callback):
