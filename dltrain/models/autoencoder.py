@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dltrain.models.activations import make_activation
+from dltrain.models.mlp import dense_layers
 
 # What the data gives that this family reads, and what it gives back: reconstructions of its inputs.
 INPUT_KINDS = ("images", "rows", "clips")
@@ -33,20 +34,24 @@ def example_shape(in_channels: int, input_size: Sequence[int]) -> tuple[int, ...
     return (input_size[0],) if len(input_size) == 1 and in_channels == 1 else (in_channels, *input_size)
 
 
-def dense_stack(width: int, sizes: Sequence[int], activation: str, dropout: float, batch_norm: bool) -> tuple:
-    layers: list[nn.Module] = []
-    for size in sizes:
-        layers.append(nn.Linear(width, size, bias=not batch_norm))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(size))
-        layers.append(make_activation(activation))
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-        width = size
-    return layers, width
+class EncoderDecoder(nn.Module):
+    """What every autoencoder answers: `encode` (inputs -> codes), `decode` (codes -> inputs) and `forward`, the two
+    in turn. Subclasses build `encoder` and `decoder`."""
+
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(inputs)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.decoder(codes)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(inputs))
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(EncoderDecoder):
     """MLP encoder (flatten, `hidden_sizes`) to a `latent_dim` code, and the mirror-image decoder back to the
     input's shape."""
 
@@ -57,19 +62,10 @@ class Autoencoder(nn.Module):
         super().__init__()
         self.shape = example_shape(in_channels, input_size)
         features = math.prod(self.shape)
-        layers, width = dense_stack(features, hidden_sizes, activation, dropout, batch_norm)
+        layers, width = dense_layers(features, hidden_sizes, activation, dropout, batch_norm)
         self.encoder = nn.Sequential(nn.Flatten(), *layers, nn.Linear(width, latent_dim))
-        layers, width = dense_stack(latent_dim, list(reversed(hidden_sizes)), activation, dropout, batch_norm)
+        layers, width = dense_layers(latent_dim, list(reversed(hidden_sizes)), activation, dropout, batch_norm)
         self.decoder = nn.Sequential(*layers, nn.Linear(width, features), output_activation(output, input_kind),
                                      nn.Unflatten(1, self.shape))
         self.latent_dim = latent_dim
         self.display_name = f"autoencoder ({'-'.join(map(str, [*hidden_sizes, latent_dim]))})"
-
-    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(inputs)
-
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(codes)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(inputs))

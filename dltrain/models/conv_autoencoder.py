@@ -6,17 +6,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from dltrain.models.activations import make_activation
-from dltrain.models.autoencoder import output_activation
+from dltrain.models.autoencoder import EncoderDecoder, output_activation
 
 INPUT_KINDS = ("images", "clips")
 MODEL_KIND = "autoencoder"
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(EncoderDecoder):
     """Strided 3x3 convolutions (each halving the size) to a `latent_dim` code; the decoder upsamples back to each
     stage's exact size, so images of any size come back at their own size."""
 
@@ -51,12 +50,3 @@ class ConvAutoencoder(nn.Module):
         self.decoder = nn.Sequential(*decoder, output_activation(output, input_kind))
         self.latent_dim = latent_dim
         self.display_name = f"convolutional autoencoder ({'-'.join(map(str, channels))} channels, code {latent_dim})"
-
-    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.encoder(inputs)
-
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(codes)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(inputs))

@@ -17,6 +17,22 @@ INPUT_KINDS = ("images", "rows", "clips")
 MODEL_KIND = "classifier"
 
 
+def dense_layers(width: int, sizes: Sequence[int], activation: str = "relu", dropout: float = 0.0,
+                 batch_norm: bool = False) -> tuple[list[nn.Module], int]:
+    """Linear [-> BatchNorm1d] -> activation [-> Dropout] for each of `sizes`, from `width` inputs; and the width
+    they end at. The MLP and the autoencoders' dense halves are made of these."""
+    layers: list[nn.Module] = []
+    for size in sizes:
+        layers.append(nn.Linear(width, size, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(make_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    return layers, width
+
+
 class MLP(nn.Module):
     """Flattens its input, then Linear [-> BatchNorm1d] -> activation [-> Dropout] per hidden layer."""
 
@@ -24,18 +40,8 @@ class MLP(nn.Module):
                  hidden_sizes: Sequence[int] = (256, 128), activation: str = "relu", dropout: float = 0.0,
                  batch_norm: bool = False) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_channels * math.prod(input_size)
-        for size in hidden_sizes:
-            layers.append(nn.Linear(width, size, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(size))
-            layers.append(make_activation(activation))
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        layers.append(nn.Linear(width, num_classes))
-        self.layers = nn.Sequential(*layers)
+        hidden, width = dense_layers(in_channels * math.prod(input_size), hidden_sizes, activation, dropout, batch_norm)
+        self.layers = nn.Sequential(nn.Flatten(), *hidden, nn.Linear(width, num_classes))
         self.display_name = f"MLP ({'-'.join(map(str, hidden_sizes)) or 'no hidden layers'})"
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dltrain.models.autoencoder import dense_stack, example_shape, output_activation
+from dltrain.models.autoencoder import EncoderDecoder, example_shape, output_activation
+from dltrain.models.mlp import dense_layers
 
 INPUT_KINDS = ("images", "rows", "clips")
 # What it gives back: reconstructions, and the distribution of its code (what task=vae needs).
 MODEL_KIND = "vae"
 
 
-class VariationalAutoencoder(nn.Module):
+class VariationalAutoencoder(EncoderDecoder):
     """MLP encoder to the mean and log-variance of a Gaussian code, decoder from a code. `forward` rebuilds from the
     mean (what eval, predict and export use); the VAE task samples codes with `distribution` and `decode`."""
 
@@ -26,11 +27,11 @@ class VariationalAutoencoder(nn.Module):
         super().__init__()
         self.shape = example_shape(in_channels, input_size)
         features = math.prod(self.shape)
-        layers, width = dense_stack(features, hidden_sizes, activation, 0.0, False)
+        layers, width = dense_layers(features, hidden_sizes, activation, 0.0, False)
         self.encoder = nn.Sequential(nn.Flatten(), *layers)
         self.mean = nn.Linear(width, latent_dim)
         self.log_variance = nn.Linear(width, latent_dim)
-        layers, width = dense_stack(latent_dim, list(reversed(hidden_sizes)), activation, 0.0, False)
+        layers, width = dense_layers(latent_dim, list(reversed(hidden_sizes)), activation, 0.0, False)
         self.decoder = nn.Sequential(*layers, nn.Linear(width, features), output_activation(output, input_kind),
                                      nn.Unflatten(1, self.shape))
         self.latent_dim = latent_dim
@@ -42,9 +43,3 @@ class VariationalAutoencoder(nn.Module):
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.distribution(inputs)[0]
-
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.decoder(codes)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(inputs))
