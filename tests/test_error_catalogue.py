@@ -83,7 +83,7 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("GRU on a table", ["train", "model=gru", "data=tabular", "data.path={work}/flowers.csv",
                         "data.label_column=species"],
      ("model=gru reads texts, images or clips, not rows (data=tabular gives rows of 3 features, 3 classes)",
-      "choose a model that reads rows: model=mlp")),
+      "choose a model that reads rows: model=encoder_classifier, model=mlp")),
     # Images
     ("image folder missing", ["train", "data=image_folder", "data.root=nowhere"],
      ("data.root: no such directory 'nowhere'", "root/<class>/<image>")),

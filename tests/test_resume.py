@@ -58,6 +58,18 @@ def _planned_rates(scheduler: str, lr: float, epochs: int, steps_per_epoch: int)
     return rates
 
 
+def test_an_extended_cosine_schedule_spans_the_new_length_in_the_saved_config():
+    """The one-cycle schedule's length is the run's (total_steps: null); cosine's T_max was resolved from
+    trainer.max_epochs, and follows it when a resume extends the run (a T_max set by hand stays)."""
+    from dltrain.lifecycle import resumed_config
+
+    saved = {"trainer": {"max_epochs": 2}, "scheduler": {"_target_": "CosineAnnealingLR", "T_max": 2}}
+    extended = resumed_config(saved, {"trainer": {"max_epochs": 4}}, ["trainer.max_epochs=4"])
+    assert extended["scheduler"]["T_max"] == 4 and saved["trainer"]["max_epochs"] == 2
+    by_hand = {**saved, "scheduler": {"_target_": "CosineAnnealingLR", "T_max": 7}}
+    assert resumed_config(by_hand, {"trainer": {"max_epochs": 4}}, ["trainer.max_epochs=4"])["scheduler"]["T_max"] == 7
+
+
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
 def test_an_extended_run_follows_the_schedule_of_its_new_length(tmp_path: Path, scheduler: str):
     result = run_dltrain("train", "model=mlp", f"scheduler={scheduler}", "trainer.max_epochs=2", "hydra.run.dir=run",
