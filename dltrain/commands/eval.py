@@ -70,6 +70,7 @@ def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path)
 
     from dltrain.assemble import build_trained_task
     from dltrain.checkpoints import METADATA_KEY, find_checkpoint, load_checkpoint
+    from dltrain.commands.generate import requested_labels
     from dltrain.errors import UserError
     from dltrain.tasks.generative.judging import Judge, check_same_data, judged
 
@@ -90,10 +91,9 @@ def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path)
     _, real_features = judge(real)
     generator = torch.Generator().manual_seed(metadata["config"]["seed"])
     count = cfg.judge_samples
-    conditional = getattr(task.model, "conditional", False)
-    labels = torch.arange(count) % len(class_names) if conditional else None
+    labels = requested_labels(None, task, class_names, count)
     with torch.no_grad():
-        samples = task.sample(count, generator, **({"labels": labels} if conditional else {}))
+        samples = task.sample(count, generator, labels=labels)
     figures = judged(judge, samples, real_features, class_names, labels)
     noise = torch.rand(count, *samples.shape[1:], generator=generator)
     figures.update(judged(judge, noise, real_features, class_names, labels, prefix="judge_noise", shares=False))

@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> None:
     task.eval()
     generator = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
-        images = task.sample(cfg.num, generator, **({"labels": labels} if labels is not None else {}))
+        images = task.sample(cfg.num, generator, labels=labels)
     classes = None
     if labels is not None:
         names = checkpoint[METADATA_KEY]["class_names"]

@@ -165,7 +165,8 @@ class VAETask(AutoencoderTask):
         self.log(f"{stage}/elbo", -(reconstruction + kl), on_epoch=True, batch_size=size, sync_dist=sync)
         return reconstruction + self.current_kl_weight(stage) * kl, outputs
 
-    def sample(self, count: int, generator: torch.Generator) -> torch.Tensor:
-        """`count` new examples decoded from codes drawn from N(0, I) with `generator`."""
+    def sample(self, count: int, generator: torch.Generator, labels: None = None) -> torch.Tensor:
+        """`count` new examples decoded from codes drawn from N(0, I) with `generator` (a VAE has no classes to ask
+        for: `labels` is there so that every generating task is called alike)."""
         codes = torch.randn(count, self.model.latent_dim, generator=generator).to(self.device)
         return self.model.decode(codes)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dltrain.assemble import model_kind
 from dltrain.data.image_pipeline import ImageBatchPipeline
 from dltrain.errors import UserError
 
@@ -82,6 +83,6 @@ def check_same_data(judge_config: dict[str, Any], judge_classes: list[str], conf
         raise UserError(f"the judge {judge_path} learned {theirs.rsplit('.', 1)[-1]} ({', '.join(judge_classes)}), "
                         f"but this generator {ours.rsplit('.', 1)[-1]} ({', '.join(class_names)})",
                         "judge with a classifier trained on the same data and classes (dltrain train data=...)")
-    if judge_config["task"]["_target_"].rsplit(".", 1)[-1] != "ClassificationTask":
+    if model_kind(judge_config["model"]["_target_"]) != "classifier":
         raise UserError(f"the judge {judge_path} is no classifier run", "pass judge= a run of dltrain train "
                         "(task=classification) on the same data")
