@@ -24,8 +24,8 @@ def run_dltrain(*args: str, cwd: Path, timeout: float = 300, env: dict | None = 
 
 def run_in_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     """`dltrain *args` run in this process, from `cwd`: a user error costs a fraction of a second instead of the
-    seconds of importing Lightning in a new process. For commands that fail before training; the process-wide
-    settings a command may change (logging, deterministic kernels) are put back."""
+    seconds of importing Lightning in a new process, a training as many seconds less. The process-wide settings a
+    command may change (logging, deterministic kernels) are put back."""
     import contextlib
     import io
     import logging
@@ -75,8 +75,14 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
 
 @pytest.fixture
 def dltrain(tmp_path: Path):
-    """dltrain(*args) runs the command in tmp_path and returns the CompletedProcess."""
-    return lambda *args, **kwargs: run_dltrain(*args, cwd=tmp_path, **kwargs)
+    """dltrain(*args) runs the command in tmp_path and returns the CompletedProcess: in this process (a new one
+    costs seconds of imports), or in a new one where `env` is set or `new_process=True` (what a user's shell sees)."""
+    def run(*args: str, env: dict | None = None, timeout: float = 300,
+            new_process: bool = False) -> subprocess.CompletedProcess:
+        if env is not None or new_process:
+            return run_dltrain(*args, cwd=tmp_path, timeout=timeout, env=env)
+        return run_in_process(*args, cwd=tmp_path)
+    return run
 
 
 def only_run_dir(root: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import run_dltrain
+from tests.conftest import run_in_process
 
 
 def _metrics(run: Path) -> dict[str, float]:
@@ -18,8 +18,8 @@ def _metrics(run: Path) -> dict[str, float]:
 
 
 def test_a_denoising_autoencoder_output_is_closer_to_the_clean_image_than_its_noisy_input(tmp_path: Path):
-    result = run_dltrain("train", "task=autoencoder", "model=conv_autoencoder", "task.noise=0.3",
-                         "trainer.max_epochs=6", "hydra.run.dir=run", cwd=tmp_path)
+    result = run_in_process("train", "task=autoencoder", "model=conv_autoencoder", "task.noise=0.3",
+                            "trainer.max_epochs=6", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = _metrics(tmp_path / "run")
     print(f"denoising: PSNR {metrics['test/psnr']:.1f} dB rebuilt, {metrics['test/psnr_input']:.1f} dB noisy input")
@@ -27,15 +27,16 @@ def test_a_denoising_autoencoder_output_is_closer_to_the_clean_image_than_its_no
     assert metrics["test/psnr"] > metrics["test/psnr_input"] + 4
     with Image.open(tmp_path / "run" / "reconstructions.png") as grid:  # inputs, noisy inputs, reconstructions
         assert grid.size == (8 * 17 + 1, 3 * 17 + 1)
-    evaluated = run_dltrain("eval", "run=run", cwd=tmp_path)
+    evaluated = run_in_process("eval", "run=run", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["test/psnr"] == pytest.approx(
         metrics["test/psnr"], abs=0.5)  # fresh noise: close, not equal
 
 
 def test_an_autoencoder_reads_the_rows_of_a_users_table(tmp_path: Path, iris_like_csv: Path):
-    result = run_dltrain("train", "task=autoencoder", "model=autoencoder", "data=tabular", f"data.path={iris_like_csv}",
-                         "data.label_column=species", "trainer.max_epochs=30", "hydra.run.dir=run", cwd=tmp_path)
+    result = run_in_process("train", "task=autoencoder", "model=autoencoder", "data=tabular",
+                            f"data.path={iris_like_csv}", "data.label_column=species", "trainer.max_epochs=30",
+                            "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     # Standardized features have a variance of 1 (what rebuilding every row as the mean would leave): measured 0.012.
     assert _metrics(tmp_path / "run")["test/mse"] < 0.1
@@ -45,18 +46,18 @@ def test_an_autoencoder_reads_the_rows_of_a_users_table(tmp_path: Path, iris_lik
 
 
 def test_an_autoencoder_predicts_codes_and_exports_its_reconstruction(tmp_path: Path):
-    result = run_dltrain("train", "task=autoencoder", "model=autoencoder", "model.latent_dim=4", "debug=smoke",
-                         "hydra.run.dir=run", cwd=tmp_path)
+    result = run_in_process("train", "task=autoencoder", "model=autoencoder", "model.latent_dim=4", "debug=smoke",
+                            "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     (tmp_path / "pictures").mkdir()
     for index in range(3):
         Image.new("L", (12, 9), color=40 * index).save(tmp_path / "pictures" / f"{index}.png")
-    predicted = run_dltrain("predict", "run=run", "input=pictures", cwd=tmp_path)
+    predicted = run_in_process("predict", "run=run", "input=pictures", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     with open(tmp_path / "embeddings.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3 and list(rows[0]) == ["input", "z0", "z1", "z2", "z3", "reconstruction_error"]
-    exported = run_dltrain("export", "run=run", "format=onnx", cwd=tmp_path)
+    exported = run_in_process("export", "run=run", "format=onnx", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-2000:]
     manifest = json.loads((tmp_path / "run" / "export" / "manifest.json").read_text())
     assert manifest["output"]["meaning"] == "the reconstruction of the input"
@@ -71,19 +72,19 @@ def test_autoencoder_pretraining_beats_training_from_scratch_on_three_labels_per
     """A denoising autoencoder learns from every training digit without labels; its encoder, frozen, with a linear
     classifier on its code, then learns from 3 labelled digits per class, against the same network from scratch."""
     few = ["data.max_per_class=3", "optimizer.lr=0.03"]
-    source = run_dltrain("train", "experiment=digits_denoising", "trainer.max_epochs=10", "hydra.run.dir=pretrained",
-                         cwd=tmp_path)
+    source = run_in_process("train", "experiment=digits_denoising", "trainer.max_epochs=10", "hydra.run.dir=pretrained",
+                            cwd=tmp_path)
     assert source.returncode == 0, source.stderr[-2000:]
-    transferred = run_dltrain("transfer", "source=pretrained", *few, "hydra.run.dir=transferred", cwd=tmp_path)
+    transferred = run_in_process("transfer", "source=pretrained", *few, "hydra.run.dir=transferred", cwd=tmp_path)
     assert transferred.returncode == 0, transferred.stderr[-2000:]
     assert "skipped (not in this model)" in transferred.stdout and "autoencoder.decoder" in transferred.stdout
-    scratch = run_dltrain("train", "model=encoder_classifier",
-                          "model.autoencoder_target=dltrain.models.conv_autoencoder.ConvAutoencoder",
-                          "~model.autoencoder.hidden_sizes", "+model.autoencoder.channels=[32,64]",
-                          "model.autoencoder.latent_dim=32", *few, "hydra.run.dir=scratch", cwd=tmp_path)
+    scratch = run_in_process("train", "model=encoder_classifier",
+                             "model.autoencoder_target=dltrain.models.conv_autoencoder.ConvAutoencoder",
+                             "~model.autoencoder.hidden_sizes", "+model.autoencoder.channels=[32,64]",
+                             "model.autoencoder.latent_dim=32", *few, "hydra.run.dir=scratch", cwd=tmp_path)
     assert scratch.returncode == 0, scratch.stderr[-2000:]
     pretrained, from_scratch = _accuracy(tmp_path / "transferred"), _accuracy(tmp_path / "scratch")
     print(f"3 labels per class: pretrained encoder {pretrained:.4f}, from scratch {from_scratch:.4f}")
     assert pretrained > from_scratch + 0.05
-    evaluated = run_dltrain("eval", "run=transferred", cwd=tmp_path)
+    evaluated = run_in_process("eval", "run=transferred", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]

@@ -231,7 +231,7 @@ def work(tmp_path_factory) -> Path:
 def trained(work: Path, tmp_path_factory) -> Path:
     """A one-batch LeNet-5 run on digits, and two checkpoints made from it that ask to build what they must not."""
     folder = tmp_path_factory.mktemp("trained")
-    result = run_dltrain("train", "debug=smoke", "hydra.run.dir=run", cwd=folder)
+    result = run_in_process("train", "debug=smoke", "hydra.run.dir=run", cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
     run = folder / "run"
     checkpoint = torch.load(run / "checkpoints" / "best.ckpt", weights_only=True)
@@ -265,8 +265,8 @@ def test_the_catalogue_covers_every_command_and_kind_of_data():
 def test_the_real_process_keeps_the_promise(tmp_path: Path, work: Path):
     """What the in-process rows stand for: the installed command, its exit code and its stderr (here a GRU on a
     CSV, which once ended in an IndexError traceback after the model summary)."""
-    result = run_dltrain("train", "model=gru", "data=tabular", f"data.path={work / 'flowers.csv'}",
-                         "data.label_column=species", cwd=tmp_path)
+    result = run_in_process("train", "model=gru", "data=tabular", f"data.path={work / 'flowers.csv'}",
+                            "data.label_column=species", cwd=tmp_path)
     assert_user_error(result, "model=gru reads texts, images or clips, not rows", "model=mlp")
     assert result.stdout == "" and not any(tmp_path.iterdir())
 

@@ -96,10 +96,10 @@ def test_a_failure_while_writing_leaves_no_files(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    from tests.conftest import run_dltrain
+    from tests.conftest import run_in_process
 
     root = tmp_path_factory.mktemp("export")
-    result = run_dltrain("train", "debug=smoke", cwd=root)
+    result = run_in_process("train", "debug=smoke", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     return only_run_dir(root)
 

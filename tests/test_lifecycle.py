@@ -16,7 +16,7 @@ import torch
 
 from dltrain.callbacks import AtomicCheckpointIO
 from dltrain.lifecycle import claim_run_directory
-from tests.conftest import assert_user_error, run_dltrain
+from tests.conftest import assert_user_error, run_dltrain, run_in_process
 from tests.resuming import REPO, metrics_rows, same_run, status
 
 # Six epochs of the default LeNet-5 with dropout and augmentation: every random generator matters.
@@ -26,7 +26,7 @@ RUN = ["trainer.max_epochs=6", "model.dropout=0.2"]
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("uninterrupted")
-    result = run_dltrain("train", *RUN, "hydra.run.dir=run", cwd=root)
+    result = run_in_process("train", *RUN, "hydra.run.dir=run", cwd=root)
     assert result.returncode == 0, result.stderr[-2000:]
     return root / "run"
 
@@ -44,7 +44,7 @@ def test_a_run_killed_at_three_random_points_resumes_to_the_same_weights(uninter
         time.sleep(chance.uniform(0.0, 1.2))
         process.send_signal(signal.SIGKILL)
         process.wait()
-        result = run_dltrain("train", f"resume={run}", cwd=tmp_path)
+        result = run_in_process("train", f"resume={run}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert same_run(run, uninterrupted), f"attempt {attempt}"
         assert status(run)["status"] == "finished"
@@ -70,9 +70,9 @@ def test_sigterm_saves_mid_epoch_and_the_resumed_run_is_the_same_run(uninterrupt
 
 
 def test_resume_last_extends_the_latest_run_in_its_own_directory(tmp_path: Path):
-    assert run_dltrain("train", "trainer.max_epochs=2", cwd=tmp_path).returncode == 0
+    assert run_in_process("train", "trainer.max_epochs=2", cwd=tmp_path).returncode == 0
     [run] = [path for path in (tmp_path / "runs").glob("*/*") if path.is_dir()]
-    result = run_dltrain("train", "resume=last", "trainer.max_epochs=4", cwd=tmp_path)
+    result = run_in_process("train", "resume=last", "trainer.max_epochs=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert [line.split("  ")[0] for line in result.stdout.splitlines() if line.startswith("epoch")] == \
         ["epoch 3/4", "epoch 4/4"]
@@ -82,10 +82,10 @@ def test_resume_last_extends_the_latest_run_in_its_own_directory(tmp_path: Path)
 
 
 def test_a_truncated_last_checkpoint_is_reported_and_the_best_one_used(tmp_path: Path):
-    assert run_dltrain("train", "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    assert run_in_process("train", "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:100])
-    result = run_dltrain("train", "resume=run", "trainer.max_epochs=3", cwd=tmp_path)
+    result = run_in_process("train", "resume=run", "trainer.max_epochs=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "warning: run/checkpoints/last.ckpt cannot be read" in result.stdout
     assert "resuming from an earlier checkpoint" in result.stdout
@@ -116,16 +116,16 @@ def _umask() -> int:
 
 def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tmp_path: Path):
     # The learning rate jumps a hundred-million-fold after the first epoch.
-    result = run_dltrain("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.01", "scheduler=step",
-                         "scheduler.step_size=1", "scheduler.gamma=1e8", "trainer.max_epochs=4", "hydra.run.dir=run",
-                         cwd=tmp_path)
+    result = run_in_process("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.01", "scheduler=step",
+                            "scheduler.step_size=1", "scheduler.gamma=1e8", "trainer.max_epochs=4", "hydra.run.dir=run",
+                            cwd=tmp_path)
     assert result.returncode == 3, result.stderr[-2000:]
     line = result.stderr.strip()
     assert line.startswith("error: training diverged at epoch 2, step ") and "\n" not in line
     assert "lower optimizer.lr (now 1e+06)" in line and "trainer.gradient_clip_val" in line
     run = tmp_path / "run"
     assert status(run)["status"] == "diverged" and not (run / "metrics.json").exists()
-    assert run_dltrain("eval", "run=run", cwd=tmp_path).returncode == 0
+    assert run_in_process("eval", "run=run", cwd=tmp_path).returncode == 0
 
 
 def test_two_runs_started_together_get_their_own_directories(tmp_path: Path):
@@ -145,9 +145,9 @@ def test_claiming_a_directory_twice_in_one_second_gives_two(tmp_path: Path, monk
 
 
 def test_overwrite_true_replaces_a_finished_run(tmp_path: Path):
-    assert run_dltrain("train", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    assert run_in_process("train", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     (tmp_path / "run" / "notes.txt").write_text("mine")
-    result = run_dltrain("train", "debug=smoke", "hydra.run.dir=run", "overwrite=true", cwd=tmp_path)
+    result = run_in_process("train", "debug=smoke", "hydra.run.dir=run", "overwrite=true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # only dltrain's own files are replaced
     assert status(tmp_path / "run")["status"] == "finished"

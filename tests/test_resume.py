@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import run_dltrain
+from tests.conftest import run_in_process
 from tests.fabricate import write_image_tree
 from tests.resuming import metrics_rows, same_run, stopped_and_resumed
 
@@ -32,8 +32,8 @@ def test_a_transfer_run_resumes_with_its_frozen_layers_even_without_its_source(t
     """The backbone frozen until epoch 2, at a tenth of the rate after: the resume rebuilds both from the run's own
     checkpoint, so the source run may be gone. The signal comes after the last of epoch 1's two batches: the run
     stops once that epoch has ended (validated, checkpointed), so no epoch goes missing."""
-    source = run_dltrain("train", "data.classes=[0,1,2,3,4]", "trainer.max_epochs=2", "hydra.run.dir=source",
-                         cwd=tmp_path)
+    source = run_in_process("train", "data.classes=[0,1,2,3,4]", "trainer.max_epochs=2", "hydra.run.dir=source",
+                            cwd=tmp_path)
     assert source.returncode == 0, source.stderr[-2000:]
     arguments = ["transfer", "source=source", "data.classes=[5,6,7,8,9]", "data.max_per_class=20",
                  "unfreeze_at_epoch=2", "trainer.max_epochs=4"]
@@ -72,10 +72,10 @@ def test_an_extended_cosine_schedule_spans_the_new_length_in_the_saved_config():
 
 @pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
 def test_an_extended_run_follows_the_schedule_of_its_new_length(tmp_path: Path, scheduler: str):
-    result = run_dltrain("train", "model=mlp", f"scheduler={scheduler}", "trainer.max_epochs=2", "hydra.run.dir=run",
-                         cwd=tmp_path)
+    result = run_in_process("train", "model=mlp", f"scheduler={scheduler}", "trainer.max_epochs=2", "hydra.run.dir=run",
+                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    result = run_dltrain("train", "resume=run", "trainer.max_epochs=4", cwd=tmp_path)
+    result = run_in_process("train", "resume=run", "trainer.max_epochs=4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "the learning-rate schedule is stretched over the run's new length" in result.stdout
     rows = metrics_rows(tmp_path / "run")

@@ -18,10 +18,10 @@ SYNTHETIC = ["data=synthetic", "data.num_samples=300", "model=mlp", "model.hidde
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """One smoke run of the defaults (tested on the whole test split), shared by the tests that read it."""
-    from tests.conftest import run_dltrain
+    from tests.conftest import run_in_process
 
     root = tmp_path_factory.mktemp("smoke")
-    result = run_dltrain("train", "debug=smoke", "trainer.limit_test_batches=1.0", cwd=root)
+    result = run_in_process("train", "debug=smoke", "trainer.limit_test_batches=1.0", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
     return root, only_run_dir(root), result
 

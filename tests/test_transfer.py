@@ -25,7 +25,7 @@ from dltrain.transfer import (
     input_adaptation,
     load_backbone,
 )
-from tests.conftest import assert_user_error, run_dltrain
+from tests.conftest import assert_user_error, run_in_process
 
 NEW_DIGITS = "data.classes=[5,6,7,8,9]"
 # Both runs of the comparison see the same 100 examples without augmentation: what differs is only where
@@ -136,7 +136,7 @@ def test_frozen_batch_norm_keeps_the_source_statistics_until_unfrozen():
 def source_run(tmp_path_factory) -> Path:
     """LeNet-5 trained on digits 0-4 only."""
     folder = tmp_path_factory.mktemp("source")
-    result = run_dltrain("train", "data.classes=[0,1,2,3,4]", "hydra.run.dir=digits-0to4", cwd=folder)
+    result = run_in_process("train", "data.classes=[0,1,2,3,4]", "hydra.run.dir=digits-0to4", cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder / "digits-0to4"
 
@@ -148,10 +148,10 @@ def _accuracy(run_dir: Path) -> float:
 @pytest.mark.slow
 def test_frozen_backbone_from_digits_0_to_4_beats_scratch_on_100_examples_of_5_to_9(source_run: Path,
                                                                                    tmp_path: Path):
-    transferred = run_dltrain("transfer", f"source={source_run}", "head=classifier", "freeze=backbone",
-                              *FEW_LABELS, "hydra.run.dir=transferred", cwd=tmp_path)
+    transferred = run_in_process("transfer", f"source={source_run}", "head=classifier", "freeze=backbone",
+                                 *FEW_LABELS, "hydra.run.dir=transferred", cwd=tmp_path)
     assert transferred.returncode == 0, transferred.stderr[-3000:]
-    scratch = run_dltrain("train", *FEW_LABELS, "hydra.run.dir=scratch", cwd=tmp_path)
+    scratch = run_in_process("train", *FEW_LABELS, "hydra.run.dir=scratch", cwd=tmp_path)
     assert scratch.returncode == 0, scratch.stderr[-3000:]
     with_transfer, from_scratch = _accuracy(tmp_path / "transferred"), _accuracy(tmp_path / "scratch")
     print(f"digits 5-9, 20 examples per class: transfer {with_transfer:.4f}, scratch {from_scratch:.4f}")
@@ -174,9 +174,9 @@ def test_torchvision_weights_onto_grayscale_images(tmp_path: Path):
     torch.manual_seed(0)
     published = build_resnet(1000, 3, (224, 224), depth=18).state_dict()
     torch.save(published, tmp_path / "resnet18.pth")
-    result = run_dltrain("transfer", "source=torchvision", "model=resnet", "model.depth=18",
-                         "model.weights=resnet18.pth", "debug=smoke", "data.image_size=8", "data.batch_size=8",
-                         "hydra.run.dir=run", cwd=tmp_path)
+    result = run_in_process("transfer", "source=torchvision", "model=resnet", "model.depth=18",
+                            "model.weights=resnet18.pth", "debug=smoke", "data.image_size=8", "data.batch_size=8",
+                            "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "inputs adapted to the source model: grayscale to RGB" in result.stdout + result.stderr
     assert "shape 64x3x7x7 in the source, 64x3x3x3 here" in result.stdout
@@ -190,13 +190,13 @@ def test_torchvision_weights_onto_grayscale_images(tmp_path: Path):
     assert torch.equal(trained["model.layer4.1.conv2.weight"], published["layer4.1.conv2.weight"])
     assert not torch.equal(trained["model.fc.weight"][:, :4], torch.zeros(10, 4))
     # A transferred run is an ordinary one: eval rebuilds its RGB inputs from the run's own config.
-    evaluated = run_dltrain("eval", "run=run", cwd=tmp_path)
+    evaluated = run_in_process("eval", "run=run", cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
 
 
 def test_an_image_model_onto_tabular_data_is_refused(source_run: Path, tmp_path: Path, iris_like_csv: Path):
-    result = run_dltrain("transfer", f"source={source_run}", "data=tabular", f"data.path={iris_like_csv}",
-                         "data.label_column=species", cwd=tmp_path)
+    result = run_in_process("transfer", f"source={source_run}", "data=tabular", f"data.path={iris_like_csv}",
+                            "data.label_column=species", cwd=tmp_path)
     assert_user_error(result, "cannot transfer the model of", "a model of images", "onto TabularDataModule",
                        "gives rows", "choose new data of images")
     assert not (tmp_path / "runs").exists()
@@ -211,7 +211,7 @@ def test_an_image_model_onto_tabular_data_is_refused(source_run: Path, tmp_path:
      ["unfreeze_at_epoch cannot be used with several processes", "trainer.devices=1"]),
 ])
 def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: list[str], fragments: list[str]):
-    result = run_dltrain("transfer", f"source={source_run}", *arguments, cwd=tmp_path)
+    result = run_in_process("transfer", f"source={source_run}", *arguments, cwd=tmp_path)
     assert_user_error(result, *fragments)
     assert not (tmp_path / "runs").exists()
 
@@ -227,7 +227,7 @@ def test_transfer_settings_errors(source_run: Path, tmp_path: Path, arguments: l
      ["torchvision has no weights 'IMAGENET9K' for resnet18", "IMAGENET1K_V1"]),
 ])
 def test_source_errors(tmp_path: Path, arguments: list[str], fragments: list[str]):
-    assert_user_error(run_dltrain("transfer", *arguments, cwd=tmp_path), *fragments)
+    assert_user_error(run_in_process("transfer", *arguments, cwd=tmp_path), *fragments)
     assert not (tmp_path / "runs").exists()
 
 
@@ -235,14 +235,14 @@ def test_text_keeps_the_source_vocabulary(tmp_path: Path):
     from tests.fabricate import topic_texts, write_texts
 
     write_texts(tmp_path / "topics.csv", topic_texts(120))
-    source = run_dltrain("train", "model=gru", "data=text", "data.path=topics.csv", "debug=smoke",
-                         "hydra.run.dir=source", cwd=tmp_path)
+    source = run_in_process("train", "model=gru", "data=text", "data.path=topics.csv", "debug=smoke",
+                            "hydra.run.dir=source", cwd=tmp_path)
     assert source.returncode == 0, source.stderr[-3000:]
     # New labels, and words the source never saw: they must map to the source's <unk>, not to new ids.
     write_texts(tmp_path / "moods.csv", [(f"{text} zyzzyva", "calm" if index % 2 else "tense")
                                          for index, (text, _) in enumerate(topic_texts(80, seed=5))])
-    result = run_dltrain("transfer", "source=source/checkpoints/last.ckpt", "data=text", "data.path=moods.csv",
-                         "debug=smoke", "hydra.run.dir=moods", cwd=tmp_path)
+    result = run_in_process("transfer", "source=source/checkpoints/last.ckpt", "data=text", "data.path=moods.csv",
+                            "debug=smoke", "hydra.run.dir=moods", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     before = torch.load(tmp_path / "source" / "checkpoints" / "last.ckpt", weights_only=True)
     after = torch.load(tmp_path / "moods" / "checkpoints" / "last.ckpt", weights_only=True)
