@@ -15,6 +15,7 @@ from PIL import Image
 from dltrain.models.autoencoder import Autoencoder
 from dltrain.models.conv_autoencoder import ConvAutoencoder
 from dltrain.models.dcgan import DCGAN
+from dltrain.models.encoder_classifier import EncoderClassifier
 from dltrain.models.vae import VariationalAutoencoder
 from tests.conftest import assert_user_error, run_dltrain, run_in_process
 
@@ -27,6 +28,12 @@ def test_image_autoencoders_rebuild_any_size_in_its_range(channels: int, size: t
         rebuilt = model(images)
         assert rebuilt.shape == images.shape and 0 <= rebuilt.min() and rebuilt.max() <= 1
         assert model.encode(images).shape == (2, model.latent_dim)
+
+
+@pytest.mark.parametrize("family", [Autoencoder, ConvAutoencoder, VariationalAutoencoder])
+def test_a_classifier_reads_the_code_of_every_autoencoder(family: type):
+    model = EncoderClassifier(4, 1, (16, 16), f"{family.__module__}.{family.__name__}", input_kind="images")
+    assert model(torch.rand(2, 1, 16, 16)).shape == (2, 4) and model.autoencoder.decoder is None
 
 
 def test_rows_come_back_unbounded():

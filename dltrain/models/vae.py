@@ -42,4 +42,5 @@ class VariationalAutoencoder(EncoderDecoder):
         return self.mean(hidden), self.log_variance(hidden)
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.distribution(inputs)[0]
+        """The code's mean, without the variance head: a classifier built on this encoder drops that head."""
+        return self.mean(self.encoder(inputs))
