@@ -45,7 +45,7 @@ def build_model(model_config: dict[str, Any], spec: dict[str, Any], task_target:
     """The model, sized by the data's spec, once it is known to be of a family the task (`task_target`) trains and
     to read the data's kind of inputs."""
     target = model_config.get("_target_")
-    needed = _model_kinds_trained(task_target)
+    needed = task_attribute(task_target, "model_kinds")
     _check_model_kind(task_target, needed, target)
     _check_input_kind(target, spec, needed)
     sizes = {key: value for key, value in spec.items() if key not in DESCRIPTIVE_KEYS}
@@ -96,13 +96,15 @@ def _declared(target: str | None, name: str) -> Any:
         return None
 
 
-def _model_kinds_trained(task_target: str | None) -> tuple[str, ...] | None:
+def task_attribute(task_target: str | None, name: str, default: Any = None) -> Any:
+    """What the task class a config names declares (`model_kinds`, `models_pixels` ...), before it is built; the
+    default where it cannot be imported, which build_task then reports in one line."""
     from dltrain.targets import locate
 
     try:
-        return getattr(locate(task_target), "model_kinds", None)
+        return getattr(locate(task_target), name, default)
     except Exception:
-        return None
+        return default
 
 
 def chosen_option(group: str) -> str | None:

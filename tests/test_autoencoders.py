@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from tests.conftest import run_in_process
+from tests.fabricate import write_image_tree
 
 
 def _metrics(run: Path) -> dict[str, float]:
@@ -43,6 +45,21 @@ def test_an_autoencoder_reads_the_rows_of_a_users_table(tmp_path: Path, iris_lik
     assert not (tmp_path / "run" / "reconstructions.png").exists()  # rows are no pictures
 
 
+@pytest.mark.parametrize("task", ["vae", "gan"])
+def test_a_folder_of_a_users_pictures_trains_at_its_defaults(tmp_path: Path, task: str):
+    """image_folder normalizes with ImageNet statistics, where no sigmoid or tanh output can go: a task that models
+    the pixels turns that off, says so, and the saved config keeps it off for what comes after."""
+    write_image_tree(tmp_path / "photos")
+    model = {"vae": "vae", "gan": "dcgan"}[task]
+    result = run_in_process("train", f"task={task}", f"model={model}", "data=image_folder", "data.root=photos",
+                            "trainer.max_epochs=1", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "data.normalize is off: this task models the images' own pixels" in result.stdout
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["data"]["normalize"] is None
+    generated = run_in_process("generate", "run=run", "num=2", "output=made", cwd=tmp_path)
+    assert generated.returncode == 0, generated.stderr[-2000:]
+    with Image.open(tmp_path / "made" / "0000.png") as image:
+        assert image.mode == "RGB" and image.size == (40, 40)
 
 
 def test_an_autoencoder_predicts_codes_and_exports_its_reconstruction(tmp_path: Path):

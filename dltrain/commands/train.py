@@ -33,6 +33,7 @@ def run(cfg: DictConfig) -> None:
             return
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
+    _in_pixel_range_for_the_task(config)
     data = build_data(config["data"])
     model = build_model(config["model"], data.spec, config["task"].get("_target_"))
     task = build_task(config, model, data.spec, data.class_names)
@@ -134,6 +135,17 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     rows += [("time", f"{time.perf_counter() - started:.1f} s"), ("run directory", _shown_path(run_dir))]
     print_table(f"dltrain {command}: done", rows)
     return run_dir
+
+
+def _in_pixel_range_for_the_task(config: dict[str, Any]) -> None:
+    """A task that rebuilds or generates images (`models_pixels`) sees them in their own range: a dataset's
+    normalization (image_folder's and CIFAR's ImageNet statistics) would put real images where its outputs
+    cannot go, so it is turned off, saying so; the saved config records it for eval, predict and generate."""
+    from dltrain.assemble import task_attribute
+
+    if task_attribute(config["task"].get("_target_"), "models_pixels", False) and config["data"].get("normalize"):
+        config["data"]["normalize"] = None
+        log.info("data.normalize is off: this task models the images' own pixels, in [0, 1]")
 
 
 def _following_the_task(callbacks: list, task) -> list:

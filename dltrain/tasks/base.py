@@ -29,6 +29,9 @@ class Task(pl.LightningModule):
 
     # What best.ckpt and early stopping follow (the callbacks' config names it); None: nothing (see GANTask).
     monitor: str | None = "val/loss"
+    # True: the task rebuilds or generates the images themselves, in their own range [0, 1], so train turns a
+    # dataset's normalization off (a sigmoid or tanh output cannot reach normalized values).
+    models_pixels: bool = False
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None) -> None:

@@ -26,6 +26,7 @@ class GANTask(Task):
     """
 
     model_kinds = ("gan",)
+    models_pixels = True
     # What early stopping and best.ckpt follow: nothing (see above).
     monitor = None
 

@@ -29,6 +29,7 @@ class AutoencoderTask(Task):
 
     # The model families (their modules' MODEL_KIND) this task can train.
     model_kinds = ("autoencoder", "vae")
+    models_pixels = True
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None, input_kind: str | None = None, loss: str = "mse",
