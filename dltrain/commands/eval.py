@@ -91,7 +91,7 @@ def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path)
     _, real_features = judge(real)
     generator = torch.Generator().manual_seed(metadata["config"]["seed"])
     count = cfg.judge_samples
-    labels = requested_labels(None, task, class_names, count)
+    labels = requested_labels(None, getattr(task.model, "conditional", False), class_names, count)
     with torch.no_grad():
         samples = task.sample(count, generator, labels=labels)
     figures = judged(judge, samples, real_features, class_names, labels)

@@ -37,6 +37,10 @@ def run(cfg: DictConfig) -> None:
     data = build_data(trained["data"], checkpoint)
     model = build_trained_task(checkpoint).model.cpu().eval()
     inputs = _codes(model, cfg.examples, trained["seed"]) if _generates(trained) else _model_inputs(data, cfg.examples)
+    if getattr(model, "conditional", False):
+        from dltrain.models.dcgan import OneHotConditioned
+
+        model = OneHotConditioned(model).eval()
     with torch.no_grad():
         reference = model(inputs)
     traced_with = inputs[:2] if cfg.dynamic_batch else inputs
@@ -89,14 +93,21 @@ def _generates(trained: dict) -> bool:
 
 
 def _codes(model, count: int, seed: int):
-    """What a GAN's generator reads: random codes (from `seed`), the generator being what is exported. A conditional
-    one also reads classes, a second input the exporters here do not take."""
+    """What a GAN's generator reads: random codes (from `seed`), the generator being what is exported; a conditional
+    one's codes are followed by a one-hot of the class, every class in turn (see OneHotConditioned)."""
     import torch
+    from torch.nn.functional import one_hot
 
-    if model.conditional:
-        raise UserError("a class-conditional generator reads codes and classes, two inputs: its export is not "
-                        "supported yet", "generate its images with dltrain generate run=DIR labels=[...]")
-    return torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    codes = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
+    if not model.conditional:
+        return codes
+    return torch.cat([codes, one_hot(torch.arange(count) % model.num_classes, model.num_classes).float()], dim=1)
+
+
+def _code_layout(model: dict, class_names: list[str]) -> dict[str, int]:
+    """How a generator's input row is laid out: `latent_dim` random values, then a one-hot of `one_hot_classes`
+    columns, in the order of the manifest's class_names (0: unconditional)."""
+    return {"latent_dim": model["latent_dim"], "one_hot_classes": len(class_names) if model.get("conditional") else 0}
 
 
 def _model_inputs(data, count: int):
@@ -133,7 +144,8 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
     return {
         "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
                   "dtype": str(inputs.dtype).removeprefix("torch."),
-                  "kind": "codes" if _generates(trained) else type(data).input_kind},
+                  "kind": "codes" if _generates(trained) else type(data).input_kind,
+                  **(_code_layout(trained["model"], metadata["class_names"]) if _generates(trained) else {})},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
                    "meaning": _meaning(trained["model"]["_target_"], outputs)},
         "class_names": list(metadata["class_names"]),
@@ -155,7 +167,7 @@ def _meaning(model_target: str, outputs) -> str:
     if model_kind(model_target) in ("autoencoder", "vae"):
         return "the reconstruction of the input"
     if model_kind(model_target) == "gan":
-        return "images in [0, 1] generated from the codes"
+        return "images in [0, 1] generated from the codes (and one-hot classes)"
     return "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"
 
 

@@ -36,16 +36,18 @@ def run(cfg: DictConfig) -> None:
     from omegaconf import OmegaConf
 
     requested = OmegaConf.to_container(cfg.labels) if OmegaConf.is_list(cfg.labels) else cfg.labels
-    labels = requested_labels(requested, task, checkpoint[METADATA_KEY]["class_names"], cfg.num)
+    labels = requested_labels(requested, getattr(task.model, "conditional", False),
+                              checkpoint[METADATA_KEY]["class_names"], cfg.num)
     task.eval()
     generator = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         images = task.sample(cfg.num, generator, labels=labels)
-    classes = None
-    if labels is not None:
-        names = checkpoint[METADATA_KEY]["class_names"]
-        classes = ", ".join(dict.fromkeys(names[label] for label in labels.tolist()))
-    _write(cfg, images, path, classes)
+    _write(cfg, images, path, _named(labels, checkpoint[METADATA_KEY]["class_names"]))
+
+
+def _named(labels, class_names: list[str]) -> str | None:
+    """The classes asked for, as the summary lists them (None: an unconditional generator)."""
+    return None if labels is None else ", ".join(dict.fromkeys(class_names[label] for label in labels.tolist()))
 
 
 def _from_export(path: Path, cfg: DictConfig):
@@ -65,17 +67,25 @@ def _from_export(path: Path, cfg: DictConfig):
     if manifest["input"].get("kind") != "codes":
         raise UserError(f"{path} is no generator: it reads {manifest['input'].get('kind')}",
                         "pass the export of a run of task=gan")
-    if cfg.labels is not None:
-        raise UserError("labels= needs a class-conditional generator, which is not exported", "drop labels=")
+    from omegaconf import OmegaConf
+    from torch.nn.functional import one_hot
+
+    layout = manifest["input"]
+    classes = layout.get("one_hot_classes", 0)
+    requested = OmegaConf.to_container(cfg.labels) if OmegaConf.is_list(cfg.labels) else cfg.labels
+    labels = requested_labels(requested, classes > 0, manifest["class_names"], cfg.num)
     if path.suffix == ".onnx":
         from dltrain.exporters import onnx_runner
 
         forward = onnx_runner(path)
     else:
         forward = torch.jit.load(str(path), map_location="cpu")
-    codes = torch.randn(cfg.num, manifest["input"]["shape"][1], generator=torch.Generator().manual_seed(cfg.seed))
+    latent_dim = layout.get("latent_dim", layout["shape"][1])
+    codes = torch.randn(cfg.num, latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
+    if labels is not None:
+        codes = torch.cat([codes, one_hot(labels, classes).float()], dim=1)
     with torch.no_grad():
-        return torch.as_tensor(forward(codes)), path, None
+        return torch.as_tensor(forward(codes)), path, _named(labels, manifest["class_names"])
 
 
 def _write(cfg: DictConfig, images, source: Path, classes: str | None) -> None:
@@ -95,13 +105,12 @@ def _write(cfg: DictConfig, images, source: Path, classes: str | None) -> None:
     print_table("dltrain generate", rows)
 
 
-def requested_labels(requested, task, class_names: list[str], count: int):
+def requested_labels(requested, conditional: bool, class_names: list[str], count: int):
     """The class of each image for a conditional generator (`labels=` by class name, cycled), None otherwise."""
     import torch
 
     from dltrain.errors import UserError
 
-    conditional = getattr(task.model, "conditional", False)
     if requested is None:
         return torch.arange(count) % len(class_names) if conditional else None
     if not conditional:

@@ -51,7 +51,11 @@ class Generator(nn.Module):
     def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embedding is not None:
             codes = torch.cat([codes, self.embedding(labels)], dim=1)
-        return (self.layers(self.project(codes)) + 1) / 2
+        return self.decode(codes)
+
+    def decode(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Codes (followed by the class's embedding, when conditional) -> images in [0, 1]."""
+        return (self.layers(self.project(inputs)) + 1) / 2
 
 
 class Discriminator(nn.Module):
@@ -100,3 +104,17 @@ class DCGAN(nn.Module):
 
     def forward(self, codes: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(codes, labels)
+
+
+class OneHotConditioned(nn.Module):
+    """A class-conditional generator as one input, what deployment formats take: the code followed by a one-hot of
+    the class (`latent_dim + num_classes` columns). The one-hot times the embedding table is the embedding lookup,
+    so it makes exactly the images the run makes."""
+
+    def __init__(self, model: DCGAN) -> None:
+        super().__init__()
+        self.generator, self.latent_dim = model.generator, model.latent_dim
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        codes, one_hot = inputs[:, :self.latent_dim], inputs[:, self.latent_dim:]
+        return self.generator.decode(torch.cat([codes, one_hot @ self.generator.embedding.weight], dim=1))
