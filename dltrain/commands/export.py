@@ -63,7 +63,8 @@ def run(cfg: DictConfig) -> None:
         manifest = _manifest(trained, metadata, data, path, run_dir, inputs, reference, artifacts, cfg, staging)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
-    what = "random codes" if _generates(trained) else "test inputs"
+    what = "test inputs" if not _generates(trained) else \
+        f"random codes{' with one-hot classes' if trained['model'].get('conditional') else ''}"
     rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} {what}")]
     for name, figures in artifacts.items():
         rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}, "
