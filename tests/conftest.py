@@ -76,10 +76,9 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str) -> N
 @pytest.fixture
 def dltrain(tmp_path: Path):
     """dltrain(*args) runs the command in tmp_path and returns the CompletedProcess: in this process (a new one
-    costs seconds of imports), or in a new one where `env` is set or `new_process=True` (what a user's shell sees)."""
-    def run(*args: str, env: dict | None = None, timeout: float = 300,
-            new_process: bool = False) -> subprocess.CompletedProcess:
-        if env is not None or new_process:
+    costs seconds of imports), or in a new one where `env` is set (environment variables are read at start-up)."""
+    def run(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        if env is not None:
             return run_dltrain(*args, cwd=tmp_path, timeout=timeout, env=env)
         return run_in_process(*args, cwd=tmp_path)
     return run
