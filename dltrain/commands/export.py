@@ -97,12 +97,13 @@ def _codes(model, count: int, seed: int):
     """What a GAN's generator reads: random codes (from `seed`), the generator being what is exported; a conditional
     one's codes are followed by a one-hot of the class, every class in turn (see OneHotConditioned)."""
     import torch
-    from torch.nn.functional import one_hot
+
+    from dltrain.models.dcgan import OneHotConditioned
 
     codes = torch.randn(count, model.latent_dim, generator=torch.Generator().manual_seed(seed))
     if not model.conditional:
         return codes
-    return torch.cat([codes, one_hot(torch.arange(count) % model.num_classes, model.num_classes).float()], dim=1)
+    return OneHotConditioned.rows(codes, torch.arange(count) % model.num_classes, model.num_classes)
 
 
 def _code_layout(model: dict, class_names: list[str]) -> dict[str, int]:
@@ -148,7 +149,7 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
                   "kind": "codes" if _generates(trained) else type(data).input_kind,
                   **(_code_layout(trained["model"], metadata["class_names"]) if _generates(trained) else {})},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
-                   "meaning": _meaning(trained["model"]["_target_"], outputs)},
+                   "meaning": _meaning(trained["model"], outputs)},
         "class_names": list(metadata["class_names"]),
         "spec": metadata["spec"],
         "preprocessing": {"data": trained["data"], "state": state},
@@ -162,13 +163,15 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
     }
 
 
-def _meaning(model_target: str, outputs) -> str:
+def _meaning(model_config: dict, outputs) -> str:
     from dltrain.assemble import model_kind
 
-    if model_kind(model_target) in ("autoencoder", "vae"):
+    kind = model_kind(model_config["_target_"])
+    if kind in ("autoencoder", "vae"):
         return "the reconstruction of the input"
-    if model_kind(model_target) == "gan":
-        return "images in [0, 1] generated from the codes (and one-hot classes)"
+    if kind == "gan":
+        classes = " and one-hot classes" if model_config.get("conditional") else ""
+        return f"images in [0, 1] generated from the codes{classes}"
     return "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"
 
 

@@ -33,16 +33,20 @@ def run(cfg: DictConfig) -> None:
         name = task_config["_target_"].rsplit(".", 1)[-1]
         raise UserError(f"{path} is a run of {name}, which generates nothing",
                         "generate from a run of task=gan or task=vae")
-    from omegaconf import OmegaConf
-
-    requested = OmegaConf.to_container(cfg.labels) if OmegaConf.is_list(cfg.labels) else cfg.labels
-    labels = requested_labels(requested, getattr(task.model, "conditional", False),
+    labels = requested_labels(_asked(cfg), getattr(task.model, "conditional", False),
                               checkpoint[METADATA_KEY]["class_names"], cfg.num)
     task.eval()
     generator = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         images = task.sample(cfg.num, generator, labels=labels)
     _write(cfg, images, path, _named(labels, checkpoint[METADATA_KEY]["class_names"]))
+
+
+def _asked(cfg: DictConfig):
+    """`labels=` as plain Python: one class name, a list of them, or None."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg.labels) if OmegaConf.is_list(cfg.labels) else cfg.labels
 
 
 def _named(labels, class_names: list[str]) -> str | None:
@@ -67,13 +71,9 @@ def _from_export(path: Path, cfg: DictConfig):
     if manifest["input"].get("kind") != "codes":
         raise UserError(f"{path} is no generator: it reads {manifest['input'].get('kind')}",
                         "pass the export of a run of task=gan")
-    from omegaconf import OmegaConf
-    from torch.nn.functional import one_hot
-
     layout = manifest["input"]
     classes = layout.get("one_hot_classes", 0)
-    requested = OmegaConf.to_container(cfg.labels) if OmegaConf.is_list(cfg.labels) else cfg.labels
-    labels = requested_labels(requested, classes > 0, manifest["class_names"], cfg.num)
+    labels = requested_labels(_asked(cfg), classes > 0, manifest["class_names"], cfg.num)
     if path.suffix == ".onnx":
         from dltrain.exporters import onnx_runner
 
@@ -83,7 +83,9 @@ def _from_export(path: Path, cfg: DictConfig):
     latent_dim = layout.get("latent_dim", layout["shape"][1])
     codes = torch.randn(cfg.num, latent_dim, generator=torch.Generator().manual_seed(cfg.seed))
     if labels is not None:
-        codes = torch.cat([codes, one_hot(labels, classes).float()], dim=1)
+        from dltrain.models.dcgan import OneHotConditioned
+
+        codes = OneHotConditioned.rows(codes, labels, classes)
     with torch.no_grad():
         return torch.as_tensor(forward(codes)), path, _named(labels, manifest["class_names"])
 

@@ -118,3 +118,8 @@ class OneHotConditioned(nn.Module):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         codes, one_hot = inputs[:, :self.latent_dim], inputs[:, self.latent_dim:]
         return self.generator.decode(torch.cat([codes, one_hot @ self.generator.embedding.weight], dim=1))
+
+    @staticmethod
+    def rows(codes: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+        """The input rows this takes: each code followed by the one-hot of its label."""
+        return torch.cat([codes, nn.functional.one_hot(labels, num_classes).float()], dim=1)
