@@ -69,7 +69,7 @@ def _check_input_kind(target: str | None, spec: dict[str, Any], needed: tuple[st
                and (needed is None or model_kind(option_target("model", option)) in needed)]
     readable = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
     raise UserError(f"{_chosen('model') or target} reads {readable}, not {kind} "
-                    f"({_chosen('data') or 'the data'} gives {describe_inputs(spec, kind)})",
+                    f"({_chosen('env') or _chosen('data') or 'the data'} gives {describe_inputs(spec, kind)})",
                     f"choose a model that reads {kind}: {', '.join(fitting)}" if fitting else
                     f"choose data of {readable}, or give a model of your own with model._target_=...")
 

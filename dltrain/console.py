@@ -84,6 +84,8 @@ def describe_inputs(spec: dict[str, Any], kind: str | None) -> str:
         inputs = f"texts, vocabulary of {count(spec.get('vocab_size', 0))}"
     elif kind == "clips" and len(size) == 2:
         inputs = f"clips as {size[0]} frames x {size[1]} mel bands"
+    elif kind == "observations" and len(size) == 1:
+        return f"observations of {size[0]} numbers, {spec.get('num_classes')} actions"
     else:
         inputs = f"inputs of size {[channels, *size]}"
     classes = spec.get("num_classes")

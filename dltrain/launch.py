@@ -30,6 +30,8 @@ def launch(command: str, args: list[str]) -> int:
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
         from dltrain.config_check import check_command_line, force_keys_of_swept_groups
 
+        if command == "train":
+            parsed.overrides = _fitting_the_task(parsed.overrides)
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)
         if parsed.multirun:
             parsed.overrides = force_keys_of_swept_groups(parsed.overrides)
@@ -72,6 +74,26 @@ def _with_run_directory(command: str, overrides: list[str], multirun: bool) -> l
         lifecycle.refuse_or_clear(Path(given).expanduser(), overwrite)
         return overrides
     return [*overrides, f"hydra.run.dir={lifecycle.claim_run_directory()}"]
+
+
+def _fitting_the_task(overrides: list[str]) -> list[str]:
+    """A task chosen on the command line that learns from an environment (task=dqn) refuses data settings, and
+    alone trains the model its task names as `default_model` (an MLP Q-network), not the command's default
+    LeNet-5, which could not read observations; `model=` given wins."""
+    from dltrain import lifecycle
+    from dltrain.assemble import task_attribute
+    from dltrain.configs import group_options, option_target
+
+    task = lifecycle.option(overrides, "task")
+    if task not in group_options("task"):
+        return overrides
+    target = option_target("task", task)
+    if task_attribute(target, "learns_from") == "environment":
+        from dltrain.commands.train import refuse_data_settings
+
+        refuse_data_settings(task, overrides)
+    model = task_attribute(target, "default_model")
+    return [*overrides, f"model={model}"] if model and lifecycle.option(overrides, "model") is None else overrides
 
 
 # `dltrain predict model=deploy/model.onnx`: `model` names a config group, which Hydra would try to choose from.

@@ -29,19 +29,20 @@ RUN_FILES = ("checkpoints", "logs", "tensorboard", "export", ".hydra", "config.y
 STATUS_FILE = "status.json"
 
 
-def _key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The key (or group) an override sets: `+data.root=x` -> data.root."""
     return override.split("=", 1)[0].lstrip("+~")
 
 
 def option(overrides: list[str], key: str) -> str | None:
     """The value a command line gives `key` (the last one wins, as in Hydra), or None."""
-    values = [override.split("=", 1)[1] for override in overrides if "=" in override and _key(override) == key]
+    values = [override.split("=", 1)[1] for override in overrides if "=" in override and override_key(override) == key]
     return values[-1] if values else None
 
 
 def check_resume_overrides(overrides: list[str]) -> None:
     for override in overrides:
-        key = _key(override)
+        key = override_key(override)
         if key in RESUMABLE_KEYS or key in RESUMABLE_GROUPS or key.startswith(("hydra.", "logger.")):
             continue
         raise UserError(f"'{override}' cannot change on resume: a resumed run keeps its own config",
@@ -71,7 +72,7 @@ def resumed_config(saved: dict[str, Any], composed: dict[str, Any], overrides: l
     """The run's own config with only what the command line may change on resume taken from `composed`."""
     config = copy.deepcopy(saved)
     for override in overrides:
-        key = _key(override)
+        key = override_key(override)
         if key in RESUMABLE_GROUPS or key.startswith("logger."):
             config["logger"] = composed.get("logger")
         elif key in RESUMABLE_KEYS:

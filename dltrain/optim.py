@@ -19,7 +19,14 @@ def build_optimizer(config: dict[str, Any], parameters: Iterable[nn.Parameter] |
 
     options = {key: value for key, value in config.items() if key != "_target_"}
     parameters = [_scaled(item, options.get("lr")) if isinstance(item, dict) else item for item in parameters]
-    return get_class(config["_target_"])(parameters, **options)
+    optimizer = get_class(config["_target_"])
+    try:
+        return optimizer(parameters, **options)
+    except TypeError as error:
+        from dltrain.errors import UserError, first_line
+
+        raise UserError(f"cannot build the optimizer {optimizer.__name__}: {first_line(error)}",
+                        f"check the optimizer.* settings against {optimizer.__name__}'s arguments") from None
 
 
 def _scaled(group: dict[str, Any], lr: float | None) -> dict[str, Any]:

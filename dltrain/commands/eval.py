@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> None:
         raise UserError(f"the data gives {data.spec} but {path} was trained on {metadata['spec']}",
                         "evaluate on data with the same channels, input size and number of classes")
 
+    _replaying(cfg, data, path)
     task = build_trained_task(checkpoint)
     task.eval_stage = split
     # Whatever the run trained on, evaluate on what this machine has, at the run's precision.
@@ -57,6 +58,8 @@ def run(cfg: DictConfig) -> None:
     rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} examples)")]
     rows += list(metrics.items())
     rows.append(("metrics", str(output)))
+    if cfg.record:
+        rows.append(("recording", str(_recorded(Path(cfg.record).expanduser(), task, data))))
     if hasattr(task, "confusion"):
         figure = save_confusion_matrix(task.confusion.compute().cpu(), data.class_names,
                                        output.with_name("confusion_matrix.png"))
@@ -98,3 +101,39 @@ def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path)
     noise = torch.rand(count, *samples.shape[1:], generator=generator)
     figures.update(judged(judge, noise, real_features, class_names, labels, prefix="judge_noise", shares=False))
     return figures
+
+
+def _replaying(cfg: DictConfig, data, path: Path) -> None:
+    """episodes= and record= are for an agent's run, whose data is an environment; episodes= sets how many greedy
+    episodes the evaluation plays."""
+    from dltrain.errors import UserError
+
+    if not hasattr(data, "episodes"):
+        if cfg.episodes is not None or cfg.record:
+            raise UserError(f"episodes= and record= replay an agent's policy, but {path} was trained on data, not on "
+                            "an environment", "drop them, or pass run= a run of task=dqn")
+        return
+    if cfg.episodes is not None:
+        if isinstance(cfg.episodes, bool) or not isinstance(cfg.episodes, int) or cfg.episodes < 1:
+            raise UserError(f"episodes={cfg.episodes} is invalid", "pass how many episodes to play, e.g. episodes=100")
+        data.test_episodes = cfg.episodes
+    if cfg.record and Path(str(cfg.record)).suffix.lower() != ".gif":
+        raise UserError(f"record={cfg.record}: the recording is an animated GIF", "name a .gif file, e.g. "
+                        "record=episode.gif")
+
+
+def _recorded(path: Path, task, data) -> Path:
+    """The first test episode again (the same seed), rendered frame by frame into an animated GIF."""
+    from PIL import Image
+
+    from dltrain.data.environment import TEST_SEEDS
+    from dltrain.files import write_atomic
+
+    frames: list = []
+    data.episodes(task.greedy, 1, TEST_SEEDS, record=frames.append)
+    images = [Image.fromarray(frame) for frame in frames]
+    fps = int(data.frames_per_second())
+    write_atomic(path, lambda temporary: images[0].save(temporary, format="GIF", save_all=True,
+                                                          append_images=images[1:], duration=round(1000 / fps),
+                                                          loop=0))
+    return path

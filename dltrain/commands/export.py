@@ -118,6 +118,8 @@ def _model_inputs(data, count: int):
     import torch
     from torch.nn.functional import pad
 
+    if hasattr(data, "example_inputs"):  # an environment: observations met on its test episodes' first seed
+        return data.example_inputs(count)
     data.evaluated_split = "test"
     batches, total = [], 0
     for batch in data.test_dataloader():
@@ -149,7 +151,7 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
                   "kind": "codes" if _generates(trained) else type(data).input_kind,
                   **(_code_layout(trained["model"], metadata["class_names"]) if _generates(trained) else {})},
         "output": {"name": "output", "shape": ["batch", *outputs.shape[1:]], "dtype": "float32",
-                   "meaning": _meaning(trained["model"], outputs)},
+                   "meaning": _meaning(trained, outputs)},
         "class_names": list(metadata["class_names"]),
         "spec": metadata["spec"],
         "preprocessing": {"data": trained["data"], "state": state},
@@ -163,9 +165,12 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
     }
 
 
-def _meaning(model_config: dict, outputs) -> str:
-    from dltrain.assemble import model_kind
+def _meaning(trained: dict, outputs) -> str:
+    from dltrain.assemble import model_kind, task_attribute
 
+    model_config = trained["model"]
+    if task_attribute(trained["task"].get("_target_"), "learns_from") == "environment":
+        return "the value of each action (expected discounted return); the greedy policy takes the largest"
     kind = model_kind(model_config["_target_"])
     if kind in ("autoencoder", "vae"):
         return "the reconstruction of the input"

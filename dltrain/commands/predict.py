@@ -51,6 +51,9 @@ def run(cfg: DictConfig) -> None:
     if not cfg.top_k >= 1:
         raise UserError(f"top_k={cfg.top_k} is invalid", "pass top_k=1 or more")
     predictor = _exported(Path(cfg.model_file).expanduser()) if cfg.model_file else _trained(cfg)
+    if predictor.kind == "observations":
+        raise UserError("an agent (task=dqn) acts in its environment; it has no inputs to label",
+                        "replay its policy with dltrain eval run=DIR episodes=10 (record=episode.gif to watch it)")
     if predictor.model_kind == "gan":
         raise UserError("a GAN's generator makes images from codes; it reads no inputs to predict",
                         "make images with dltrain generate run=DIR num=64")

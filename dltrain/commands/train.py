@@ -31,6 +31,8 @@ def run(cfg: DictConfig) -> None:
 
             transfer_and_test(config, started, resume_from)
             return
+    else:
+        _environment_as_data(config)
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     _in_pixel_range_for_the_task(config)
@@ -85,6 +87,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     config["data"].update({key: value for key, (value, _) in data.decided.items()})
     spec = data.spec
     verbose = bool(config.get("verbose"))
+    _monitoring_the_task(config, task, data)
     configured = _following_the_task([instantiate(node, f"callbacks.{name}") for name, node in
                                       config["callbacks"].items() if node], task)
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
@@ -137,6 +140,43 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     return run_dir
 
 
+def _environment_as_data(config: dict[str, Any]) -> None:
+    """A task that learns from an environment (`learns_from`: task=dqn) takes env= where the others take data=.
+    The environment goes where the data would (config["data"]), so the run's config describes what it learned
+    from to eval, export and resume as any other run's does. Pairings that mean nothing are refused."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from dltrain.assemble import chosen_option, task_attribute
+    from dltrain.errors import UserError
+
+    env = config.pop("env", None)
+    task = f"task={chosen_option('task')}"
+    if task_attribute(config["task"].get("_target_"), "learns_from") != "environment":
+        if env:
+            raise UserError(f"env={chosen_option('env')} is an environment, which only task=dqn learns from "
+                            f"({task} learns from data)", "pass task=dqn with it, or drop env= to train on data=")
+        return
+    refuse_data_settings(chosen_option("task"), list(HydraConfig.get().overrides.task))
+    if not env:
+        raise UserError(f"{task} learns from an environment, and none was chosen", f"pass {ENVIRONMENTS}")
+    config["data"] = env
+
+
+ENVIRONMENTS = "env=cartpole, acrobot, mountaincar or lunarlander (or env=gymnasium env.id=ID)"
+
+
+def refuse_data_settings(task: str | None, overrides: list[str]) -> None:
+    """A task that learns from an environment has no use for data= or data.*: said before anything is composed
+    (a data group's own checks would otherwise answer first)."""
+    from dltrain.errors import UserError
+    from dltrain.lifecycle import override_key
+
+    given = [override for override in overrides if override_key(override).split(".")[0] == "data"]
+    if given:
+        raise UserError(f"task={task} learns from an environment, not from data ({given[0]})",
+                        f"drop {override_key(given[0])} and choose {ENVIRONMENTS}")
+
+
 def _in_pixel_range_for_the_task(config: dict[str, Any]) -> None:
     """A task that rebuilds or generates images (`models_pixels`) sees them in their own range: a dataset's
     normalization (image_folder's and CIFAR's ImageNet statistics) would put real images where its outputs
@@ -146,6 +186,22 @@ def _in_pixel_range_for_the_task(config: dict[str, Any]) -> None:
     if task_attribute(config["task"].get("_target_"), "models_pixels", False) and config["data"].get("normalize"):
         config["data"]["normalize"] = None
         log.info("data.normalize is off: this task models the images' own pixels, in [0, 1]")
+
+
+def _monitoring_the_task(config: dict[str, Any], task, data) -> None:
+    """A task that judges itself by another metric than val/loss (DQN: val/return, higher is better) has best.ckpt and
+    early stopping follow it. An environment with a solved return (CartPole: 475) stops training once it is
+    reached, and only then: a return that stalls for a while can still take off. The run's config records this."""
+    monitor = getattr(task, "monitor", "val/loss")
+    if monitor in (None, "val/loss"):
+        return
+    solved = getattr(data, "solved_return", None)
+    for node in config["callbacks"].values():
+        if not node or "monitor" not in node:
+            continue
+        node.update(monitor=monitor, mode=task.monitor_mode)
+        if "patience" in node and solved is not None:
+            node.update(stopping_threshold=solved, patience=config["trainer"]["max_epochs"])
 
 
 def _following_the_task(callbacks: list, task) -> list:
@@ -228,7 +284,8 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[
     if trainable != parameters:
         weights += f" ({count(trainable)} trainable)"
     spec = data.spec
-    splits = " / ".join(f"{count(data.split_size(split))} {split}" for split in SPLITS)
+    splits = data.splits_summary() if hasattr(data, "splits_summary") else " / ".join(
+        f"{count(data.split_size(split))} {split}" for split in SPLITS)
     device = trainer.strategy.root_device
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     if trainer.world_size > 1:
@@ -236,7 +293,9 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[
     stopping = trainer.early_stopping_callback
     limit = trainer.max_epochs
     epochs = f"at most {limit} epoch{'s' if limit > 1 else ''}" if limit and limit > 0 else "no epoch limit"
-    if stopping is not None:
+    if stopping is not None and stopping.stopping_threshold is not None:
+        epochs += f", stopping when {stopping.monitor} reaches {stopping.stopping_threshold:g}"
+    elif stopping is not None:
         epochs += f", stopping after {stopping.patience} without {stopping.monitor} improving"
     rows = [("model", f"{model_name(model)}, {weights}"),
             ("data", f"{_data_name(data)}: {describe_inputs(spec, spec.get('input_kind'))}; {splits}")]
@@ -249,9 +308,10 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[
 
 
 def _data_name(data) -> str:
+    """The data option the command line chose; an environment's id (what env= chose is recorded as the data)."""
     from dltrain.assemble import chosen_option
 
-    return chosen_option("data") or type(data).__name__
+    return getattr(data, "env_id", None) or chosen_option("data") or type(data).__name__
 
 
 def _shown_path(path: Path) -> str:

@@ -11,8 +11,8 @@ from torch import nn
 from dltrain.models.activations import make_activation
 
 # What the data gives (its spec's input_kind) that this family reads: inputs of a fixed size, flattened
-# (not token ids).
-INPUT_KINDS = ("images", "rows", "clips")
+# (not token ids); an environment's observations make it a Q-network (task=dqn).
+INPUT_KINDS = ("images", "rows", "clips", "observations")
 # What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
 MODEL_KIND = "classifier"
 

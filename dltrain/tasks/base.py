@@ -63,3 +63,10 @@ class Task(pl.LightningModule):
         if stretched and self.trainer.is_global_zero:
             log.info("the learning-rate schedule is stretched over the run's new length: lr %.3g from here",
                      schedulers[0].optimizer.param_groups[0]["lr"])
+
+    def step_schedulers(self, interval: str) -> None:
+        """Under manual optimization (GANs, DQN) Lightning steps no schedule: the task steps those of `interval`
+        (`step` after each update, `epoch` at each epoch's end)."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == interval:
+                config.scheduler.step()

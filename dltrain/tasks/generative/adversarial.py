@@ -91,7 +91,7 @@ class GANTask(Task):
         g_optimizer.zero_grad()
         self.manual_backward(g_loss + sum(penalties.values()))
         g_optimizer.step()
-        self._step_schedulers("step")
+        self.step_schedulers("step")
 
         self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, batch_size=size)
         self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
@@ -99,12 +99,7 @@ class GANTask(Task):
         self.log("train/d_fake", torch.sigmoid(fake_logits).mean(), on_epoch=True, batch_size=size)
 
     def on_train_epoch_end(self) -> None:
-        self._step_schedulers("epoch")
-
-    def _step_schedulers(self, interval: str) -> None:
-        for config in self.trainer.lr_scheduler_configs:
-            if config.interval == interval:
-                config.scheduler.step()
+        self.step_schedulers("epoch")
 
     def _evaluate(self, batch: tuple[torch.Tensor, ...], stage: str) -> None:
         real, labels = batch[0], batch[1] if self.model.conditional else None
