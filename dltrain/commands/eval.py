@@ -55,7 +55,8 @@ def run(cfg: DictConfig) -> None:
         metrics.update(_judged(cfg, task, data, split, metadata, path))
     output = Path(cfg.output).expanduser() if cfg.output else run_directory_of(path) / "eval.json"
     write_json_atomic(output, metrics)
-    rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} examples)")]
+    unit = "episodes" if hasattr(data, "episodes") else "examples"
+    rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} {unit})")]
     rows += list(metrics.items())
     rows.append(("metrics", str(output)))
     if cfg.record:

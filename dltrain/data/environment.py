@@ -25,8 +25,13 @@ VAL_SEEDS, TEST_SEEDS = 1_000_000, 2_000_000
 
 
 def make_environment(env_id: str, render_mode: str | None = None, max_episode_steps: int | None = None):
-    """gymnasium.make, with an unknown id or a missing package as one line naming the fix."""
+    """gymnasium.make, with an unknown id or a missing package as one line naming the fix. Frames are rendered
+    off-screen: pygame then needs no display (and says nothing of a missing one)."""
+    import os
+
     import gymnasium as gym
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
     try:
         return gym.make(env_id, render_mode=render_mode, max_episode_steps=max_episode_steps)
