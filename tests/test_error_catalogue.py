@@ -103,7 +103,7 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("CIFAR-10 not there", ["train", "data=cifar10", "data.root={work}/empty"], ("CIFAR-10", "data.download=true")),
     # Texts
     ("MLP on text", ["train", "model=mlp", "data=text", "data.path={work}/texts.csv"],
-     ("model=mlp reads images, rows or clips, not texts", "model=gru, model=lstm, model=rnn")),
+     ("model=mlp reads images, rows, clips or observations, not texts", "model=gru, model=lstm, model=rnn")),
     ("text column missing", ["train", "model=gru", "data=text", "data.path={work}/texts.csv", "data.text_column=body"],
      ("no column 'body'", "text")),
     ("empty label", ["train", "model=gru", "data=text", "data.path={work}/empty_label.csv"],

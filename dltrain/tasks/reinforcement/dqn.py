@@ -115,10 +115,13 @@ class DQNTask(Task):
         if self.trainer is not None and self.trainer.datamodule is not None:
             self.trainer.datamodule.iteration_steps = self.train_frequency
 
-    def _collect(self) -> list[float]:
-        """`train_frequency` steps of every environment into the replay buffer; the returns of finished episodes."""
+    def _collect(self, batch_index: int) -> list[float]:
+        """`train_frequency` steps of every environment into the replay buffer (the epoch's last iteration: what is
+        left of its steps_per_epoch); the returns of the episodes that finished."""
+        data = self.trainer.datamodule
+        left = data.steps_per_epoch - batch_index * self.train_frequency * data.num_envs
         finished = []
-        for _ in range(self.train_frequency):
+        for _ in range(min(self.train_frequency, math.ceil(left / data.num_envs))):
             actions = self._act(self.epsilon())
             observations, rewards, terminated, truncated, info = self.environment.step(actions.numpy())
             ended = np.logical_or(terminated, truncated)
@@ -170,7 +173,7 @@ class DQNTask(Task):
 
     def training_step(self, batch: Any, batch_index: int) -> None:
         """Figures are summed here and logged once an epoch: Lightning's log() costs more than a small update."""
-        finished = self._collect()
+        finished = self._collect(batch_index)
         self.epoch_figures["returns"] += finished
         if self.env_steps >= max(self.learning_starts, self.batch_size):
             for _ in range(self.gradient_steps):
