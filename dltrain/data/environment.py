@@ -115,8 +115,11 @@ class EnvironmentDataModule(pl.LightningDataModule):
         return {"train": self.steps_per_epoch, "val": self.val_episodes, "test": self.test_episodes}[split]
 
     def splits_summary(self) -> str:
+        def episodes(count: int) -> str:
+            return f"{count} episode{'s' if count != 1 else ''}"
+
         return (f"{self.steps_per_epoch:,} environment steps an epoch ({self.num_envs} at a time) / "
-                f"{self.val_episodes} val episodes / {self.test_episodes} test episodes")
+                f"{episodes(self.val_episodes)} for val / {episodes(self.test_episodes)} for test")
 
     def iterations_per_epoch(self) -> int:
         return max(1, math.ceil(self.steps_per_epoch / (self.iteration_steps * self.num_envs)))

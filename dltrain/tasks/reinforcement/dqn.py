@@ -64,8 +64,8 @@ class DQNTask(Task):
         self.gamma, self.batch_size, self.learning_starts = gamma, batch_size, learning_starts
         self.train_frequency, self.gradient_steps = train_frequency, gradient_steps
         self.target_update_interval, self.tau = target_update_interval, tau
-        self.epsilon_start, self.epsilon_end, self.exploration_fraction = epsilon_start, epsilon_end, \
-            exploration_fraction
+        self.epsilon_start, self.epsilon_end = epsilon_start, epsilon_end
+        self.exploration_fraction = exploration_fraction
         self.double, self.max_grad_norm = double, max_grad_norm
         self.loss = functional.smooth_l1_loss if loss == "huber" else functional.mse_loss
         self.buffer_size = buffer_size
