@@ -62,16 +62,13 @@ def test_a_dqn_agent_learns_cartpole_far_beyond_a_random_policy(agent: Path):
 
 @pytest.mark.slow
 def test_eval_replays_the_test_episodes_and_films_one(agent: Path):
-    result = run_in_process("eval", "run=agent", "record=episode.gif", cwd=agent.parent)
+    result = run_in_process("eval", "run=agent", "episodes=20", "record=episode.gif", cwd=agent.parent)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "test (20 episodes)" in result.stdout
     evaluated = json.loads((agent / "eval.json").read_text())
     assert evaluated == {key: value for key, value in _metrics(agent).items() if key.startswith("test/")}
     with Image.open(agent.parent / "episode.gif") as film:
         assert film.format == "GIF" and film.size == (600, 400) and film.n_frames > 20
-    fewer = run_in_process("eval", "run=agent", "episodes=3", "output=three.json", cwd=agent.parent)
-    assert fewer.returncode == 0, fewer.stderr[-2000:]
-    assert "test (3 episodes)" in fewer.stdout and "test/return_mean" in json.loads(
-        (agent.parent / "three.json").read_text())
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> None:
         metrics.update(_judged(cfg, task, data, split, metadata, path))
     output = Path(cfg.output).expanduser() if cfg.output else run_directory_of(path) / "eval.json"
     write_json_atomic(output, metrics)
-    unit = "episodes" if hasattr(data, "episodes") else "examples"
+    unit = ("episode" if hasattr(data, "episodes") else "example") + ("s" if examples != 1 else "")
     rows = [("checkpoint", str(path)), ("split", f"{split} ({examples} {unit})")]
     rows += list(metrics.items())
     rows.append(("metrics", str(output)))
