@@ -77,9 +77,9 @@ def _with_run_directory(command: str, overrides: list[str], multirun: bool) -> l
 
 
 def _fitting_the_task(overrides: list[str]) -> list[str]:
-    """A task chosen on the command line that learns from an environment (task=dqn) refuses data settings, and
-    alone trains the model its task names as `default_model` (an MLP Q-network), not the command's default
-    LeNet-5, which could not read observations; `model=` given wins."""
+    """A task chosen on the command line that learns from an environment (task=dqn) refuses data settings; a task's
+    `implied_overrides` (DQN: an MLP Q-network, a constant learning rate of 5e-4, where the command's defaults are
+    LeNet-5 and Adam at 3e-3 on a cosine schedule) join the command line, each unless its key is given there."""
     from dltrain import lifecycle
     from dltrain.assemble import task_attribute
     from dltrain.configs import group_options, option_target
@@ -92,8 +92,9 @@ def _fitting_the_task(overrides: list[str]) -> list[str]:
         from dltrain.commands.train import refuse_data_settings
 
         refuse_data_settings(task, overrides)
-    model = task_attribute(target, "default_model")
-    return [*overrides, f"model={model}"] if model and lifecycle.option(overrides, "model") is None else overrides
+    given = {lifecycle.override_key(override) for override in overrides}
+    implied = task_attribute(target, "implied_overrides", ())
+    return [*overrides, *(override for override in implied if lifecycle.override_key(override) not in given)]
 
 
 # `dltrain predict model=deploy/model.onnx`: `model` names a config group, which Hydra would try to choose from.
