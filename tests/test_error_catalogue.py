@@ -184,6 +184,8 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("unknown gymnasium environment env.id=CartPol-v1", "did you mean 'CartPole-v1'?")),
     ("DQN with a CNN", ["train", "task=dqn", "env=cartpole", "model=lenet"],
      ("model=lenet reads images or clips, not observations (env=cartpole gives", "model=mlp")),
+    ("DQN on two processes", ["train", "task=dqn", "env=cartpole", "trainer.accelerator=cpu", "trainer.devices=2",
+                              "+trainer.strategy=ddp"], ("DQNTask trains in one process", "trainer.devices=1")),
     ("DQN gamma 2", ["train", "task=dqn", "env=cartpole", "task.gamma=2"], ("task.gamma=2 is invalid", "[0, 1]")),
     ("eval: episodes on a classifier", ["eval", "run={run}", "episodes=5"],
      ("episodes= and record= replay an agent's policy", "task=dqn")),

@@ -104,6 +104,12 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
                             default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     if check is not None:
         check(trainer)
+    if getattr(task, "single_process", False) and trainer.world_size > 1:
+        from dltrain.errors import UserError
+
+        raise UserError(f"{type(task).__name__} trains in one process (its environments and replay buffer are not "
+                        f"shared), not {trainer.world_size}", "pass trainer.devices=1 (env.num_envs=N steps N "
+                        "environments together)")
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
         for line in header_lines(_header_rows(data, task.model, trainer, resume_from)):
@@ -201,7 +207,8 @@ def _monitoring_the_task(config: dict[str, Any], task, data) -> None:
             continue
         node.update(monitor=monitor, mode=task.monitor_mode)
         if "patience" in node and solved is not None:
-            node.update(stopping_threshold=solved, patience=config["trainer"]["max_epochs"])
+            epochs = config["trainer"]["max_epochs"]
+            node.update(stopping_threshold=solved, patience=epochs if epochs and epochs > 0 else 1_000_000)
 
 
 def _following_the_task(callbacks: list, task) -> list:

@@ -42,6 +42,9 @@ class DQNTask(Task):
     learns_from = "environment"
     monitor = "val/return"
     monitor_mode = "max"
+    # Several updates per Lightning step and an environment per process: DDP's one-backward-per-step sync does not
+    # fit, so train refuses more than one process.
+    single_process = True
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None, num_classes: int | None = None,
