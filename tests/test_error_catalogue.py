@@ -186,6 +186,8 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("model=lenet reads images or clips, not observations (env=cartpole gives", "model=mlp")),
     ("DQN on two processes", ["train", "task=dqn", "env=cartpole", "trainer.accelerator=cpu", "trainer.devices=2",
                               "+trainer.strategy=ddp"], ("DQNTask trains in one process", "trainer.devices=1")),
+    ("DQN solved return not a number", ["train", "task=dqn", "env=cartpole", "env.solved_return=high"],
+     ("env.solved_return='high' is invalid", "auto")),
     ("DQN gamma 2", ["train", "task=dqn", "env=cartpole", "task.gamma=2"], ("task.gamma=2 is invalid", "[0, 1]")),
     ("eval: episodes on a classifier", ["eval", "run={run}", "episodes=5"],
      ("episodes= and record= replay an agent's policy", "task=dqn")),

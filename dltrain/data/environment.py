@@ -65,6 +65,10 @@ class EnvironmentDataModule(pl.LightningDataModule):
                             ("val_episodes", val_episodes), ("test_episodes", test_episodes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"env.{name}={value!r} is invalid", "pass an integer >= 1")
+        number = isinstance(solved_return, (int, float)) and not isinstance(solved_return, bool)
+        if not (number or solved_return in ("auto", None)):
+            raise UserError(f"env.solved_return={solved_return!r} is invalid",
+                            "pass the return that counts as solved (e.g. 475), auto for the environment's own, or null")
         self.env_id, self.num_envs, self.steps_per_epoch = str(id), num_envs, steps_per_epoch
         self.val_episodes, self.test_episodes = val_episodes, test_episodes
         self.max_episode_steps, self.seed = max_episode_steps, seed
