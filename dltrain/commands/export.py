@@ -65,6 +65,8 @@ def run(cfg: DictConfig) -> None:
 
     what = "test inputs" if not _generates(trained) else \
         f"random codes{' with one-hot classes' if trained['model'].get('conditional') else ''}"
+    if hasattr(data, "example_inputs"):
+        what = f"observations of {data.env_id} under a random policy"
     rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} {what}")]
     for name, figures in artifacts.items():
         rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}, "
