@@ -111,7 +111,10 @@ def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
 
 
 def regularization_penalties(model: nn.Module, l1: float, l2: float) -> dict[str, torch.Tensor]:
-    """{'l1': l1 * sum|w|, 'l2': l2 * sum w^2} for the factors that are set."""
+    """{'l1': l1 * sum|w|, 'l2': l2 * sum w^2} for the factors that are set; called on every step, so without
+    penalties it walks no parameters."""
+    if not (l1 or l2):
+        return {}
     weights = penalized_weights(model)
     penalties = {}
     if l1:

@@ -99,12 +99,8 @@ class DQNTask(Task):
     def _act(self, epsilon: float) -> torch.Tensor:
         observations = torch.as_tensor(self.observations, dtype=torch.float32)
         greedy = self.greedy(observations)
-        random = torch.randint(self.model_outputs, (len(greedy),))
+        random = torch.randint(len(self.trainer.datamodule.class_names), (len(greedy),))
         return torch.where(torch.rand(len(greedy)) < epsilon, random, greedy)
-
-    @property
-    def model_outputs(self) -> int:
-        return len(self.trainer.datamodule.class_names)
 
     def on_train_start(self) -> None:
         super().on_train_start()
