@@ -81,9 +81,10 @@ def require_onnx():
 
 def agreement(reference: torch.Tensor, outputs: torch.Tensor) -> dict[str, float]:
     """How closely an artifact's outputs follow PyTorch's: the largest absolute difference, and the share of
-    examples (or frames, for per-frame outputs) whose top-1 class is the same."""
+    examples (or frames, for per-frame outputs, or pixels, for per-pixel ones) whose top-1 class is the same."""
     reference, outputs = reference.float(), outputs.float()
     if reference.shape != outputs.shape:
         return {"max_abs_diff": float("inf"), "top1_agreement": 0.0}
-    same = reference.argmax(dim=-1) == outputs.argmax(dim=-1)
+    classes = 1 if reference.dim() == 4 else -1  # per-pixel scores are (N, classes, H, W)
+    same = reference.argmax(dim=classes) == outputs.argmax(dim=classes)
     return {"max_abs_diff": float((reference - outputs).abs().max()), "top1_agreement": float(same.float().mean())}

@@ -61,11 +61,29 @@ def run(cfg: DictConfig) -> None:
     rows.append(("metrics", str(output)))
     if cfg.record:
         rows.append(("recording", str(_recorded(Path(cfg.record).expanduser(), task, data))))
+    if hasattr(task, "per_class_figures"):
+        rows.append(("per class", str(_per_class_table(metrics, split, task, output.with_name("per_class.csv")))))
     if hasattr(task, "confusion"):
         figure = save_confusion_matrix(task.confusion.compute().cpu(), data.class_names,
                                        output.with_name("confusion_matrix.png"))
         rows.append(("confusion matrix", str(figure)))
     print_table("dltrain eval", rows)
+
+
+def _per_class_table(metrics: dict[str, float], split: str, task, path: Path) -> Path:
+    """Dense tasks' figures per class (IoU and Dice, or AP) as a CSV table: class, then one column per figure."""
+    import csv
+    import io
+
+    from dltrain.files import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["class", *task.per_class_figures])
+    for name in task.class_names:
+        writer.writerow([name, *(f"{metrics.get(f'{split}/{figure}_{name}', float('nan')):.4f}"
+                                 for figure in task.per_class_figures)])
+    return write_text_atomic(path, buffer.getvalue())
 
 
 def _judged(cfg: DictConfig, task, data, split: str, metadata: dict, path: Path) -> dict[str, float]:

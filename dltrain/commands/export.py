@@ -41,9 +41,14 @@ def run(cfg: DictConfig) -> None:
         from dltrain.models.dcgan import OneHotConditioned
 
         model = OneHotConditioned(model).eval()
+    detects = _detects(trained)
+    if detects:
+        from dltrain.models.detectors import DetectionRows
+
+        model = DetectionRows(model).eval()
     with torch.no_grad():
-        reference = model(inputs)
-    traced_with = inputs[:2] if cfg.dynamic_batch else inputs
+        reference = _one_image_at_a_time(model)(inputs) if detects else model(inputs)
+    traced_with = inputs[:1] if detects else inputs[:2] if cfg.dynamic_batch else inputs
 
     run_dir = run_directory_of(path)
     output = Path(cfg.output).expanduser() if cfg.output else run_dir / "export"
@@ -52,7 +57,9 @@ def run(cfg: DictConfig) -> None:
     replaces = [*FILE_NAMES.values(), "manifest.json", "vocabulary.json"]
     with staged_folder(output, replaces) as staging, torch.no_grad():
         for name in formats:
-            runner = _exported(name, model, traced_with, staging / FILE_NAMES[name], cfg)
+            runner = _exported(name, model, traced_with, staging / FILE_NAMES[name], cfg, dynamic=not detects)
+            if detects:
+                runner = _one_image_at_a_time(runner)
             figures = agreement(reference, runner(inputs))
             if not figures["max_abs_diff"] <= cfg.atol:
                 raise UserError(f"the {name} export differs from PyTorch by {figures['max_abs_diff']:.3g} > atol="
@@ -75,18 +82,31 @@ def run(cfg: DictConfig) -> None:
     print_table("dltrain export", rows)
 
 
-def _exported(name: str, model, example, path: Path, cfg: DictConfig):
+def _exported(name: str, model, example, path: Path, cfg: DictConfig, dynamic: bool = True):
     """The runner of the written file; a model the exporter cannot handle is a user error naming the reason."""
     from dltrain.exporters import export
 
     try:
-        return export(name, model, example, path, cfg.opset, cfg.dynamic_batch)
+        return export(name, model, example, path, cfg.opset, cfg.dynamic_batch and dynamic)
     except UserError:
         raise
     except Exception as error:  # the exporters raise many types (torch.onnx, onnx.checker, jit): all mean "cannot"
         reason = first_line(error)
         raise UserError(f"cannot export the model to {name}: {reason}; nothing was written",
                         "try another format (format=torchscript or format=state_dict) or opset=") from None
+
+
+def _detects(trained: dict) -> bool:
+    from dltrain.assemble import model_kind
+
+    return model_kind(trained["model"]["_target_"]) == "detector"
+
+
+def _one_image_at_a_time(run):
+    """An exported detector reads one image per call (see DetectionRows): a batch is run image by image."""
+    import torch
+
+    return lambda images: torch.cat([run(image[None]) for image in images])
 
 
 def _generates(trained: dict) -> bool:
@@ -148,7 +168,8 @@ def _manifest(trained: dict, metadata: dict, data, checkpoint: Path, run_dir: Pa
         state["vocabulary_file"] = "vocabulary.json"
     metrics_file = run_dir / "metrics.json"
     return {
-        "input": {"name": "input", "shape": _input_shape(inputs, cfg.dynamic_batch),
+        "input": {"name": "input", "shape": [1, *inputs.shape[1:]] if _detects(trained) else _input_shape(
+            inputs, cfg.dynamic_batch),
                   "dtype": str(inputs.dtype).removeprefix("torch."),
                   "kind": "codes" if _generates(trained) else type(data).input_kind,
                   **(_code_layout(trained["model"], metadata["class_names"]) if _generates(trained) else {})},
@@ -179,6 +200,11 @@ def _meaning(trained: dict, outputs) -> str:
     if kind == "gan":
         classes = " and one-hot classes" if model_config.get("conditional") else ""
         return f"images in [0, 1] generated from the codes{classes}"
+    if kind == "detector":
+        return ("detections of one image per call, the image at exactly the input shape (the size the model was "
+                "trained at): rows of x1, y1, x2, y2 (pixels of that image), score, label; unused rows are -1")
+    if kind == "segmenter":
+        return "logits per class and pixel (N, classes, H, W); the mask is their argmax over classes"
     return "logits per class" if outputs.dim() == 2 else "logits per frame and symbol"
 
 

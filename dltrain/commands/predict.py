@@ -57,6 +57,9 @@ def run(cfg: DictConfig) -> None:
     if predictor.model_kind == "gan":
         raise UserError("a GAN's generator makes images from codes; it reads no inputs to predict",
                         "make images with dltrain generate run=DIR num=64")
+    if predictor.model_kind in DENSE:
+        _predict_dense(predictor, cfg)
+        return
     names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
                                 predictor.state, predictor.spec)
     with torch.no_grad():
@@ -77,6 +80,32 @@ def run(cfg: DictConfig) -> None:
     shown = [(row[0], _shown(header, row)) for row in rows[:10]]
     more = [("...", f"{len(rows) - 10} more")] if len(rows) > 10 else []
     print_table("dltrain predict", [*shown, *more, ("predictions", f"{output} ({len(rows)} rows)")])
+
+
+# Model families that answer per pixel or per object: they write pictures (see dltrain/tasks/dense/predicting.py).
+DENSE = ("segmenter", "detector")
+
+
+def _predict_dense(predictor: Predictor, cfg: DictConfig) -> None:
+    from dltrain.report import print_table
+    from dltrain.tasks.dense.predicting import predict_boxes, predict_masks, read_scenes
+
+    if not 0 <= cfg.score_threshold <= 1:
+        raise UserError(f"score_threshold={cfg.score_threshold} is invalid", "pass a score in [0, 1], e.g. 0.5")
+    output = Path(cfg.output or "predictions").expanduser()
+    if output.is_file():
+        raise UserError(f"output={output} is a file; a dense model writes a folder of pictures",
+                        "pass output=FOLDER")
+    paths, sizes, inputs = read_scenes(Path(cfg.input).expanduser(), predictor.data_config, predictor.spec)
+    if predictor.model_kind == "segmenter":
+        rows = predict_masks(predictor.forward, paths, sizes, inputs, predictor.class_names, output)
+        written = f"{output}/masks and {output}/overlays ({len(rows)} images)"
+    else:
+        rows = predict_boxes(predictor.forward, paths, sizes, inputs, predictor.class_names, output,
+                             cfg.score_threshold)
+        written = f"{output}/boxes.csv and {output}/annotated ({len(rows)} images)"
+    more = [("...", f"{len(rows) - 10} more")] if len(rows) > 10 else []
+    print_table("dltrain predict", [*rows[:10], *more, ("predictions", written)])
 
 
 # Model families whose outputs rebuild their inputs: predict writes their codes and reconstruction errors.
@@ -141,6 +170,16 @@ def _trained(cfg: DictConfig) -> Predictor:
                      model_kind(metadata["config"]["model"]["_target_"]), getattr(model, "encode", None))
 
 
+def _detections(run: Callable) -> Callable:
+    """An exported detector takes one image per call and answers rows (see DetectionRows): as the trained one does,
+    a batch in, a dict of boxes, scores and labels per image out."""
+    import torch
+
+    from dltrain.models.detectors import detections_from_rows
+
+    return lambda images: detections_from_rows(torch.cat([run(image[None]) for image in images]))
+
+
 def _exported(path: Path) -> Predictor:
     import torch
 
@@ -161,5 +200,7 @@ def _exported(path: Path) -> Predictor:
         forward = onnx_runner(path)
     else:
         forward = torch.jit.load(str(path), map_location="cpu")
+    if model_kind(manifest["model"]["_target_"]) == "detector":
+        forward = _detections(forward)
     return Predictor(forward, manifest["input"].get("kind"), preprocessing["data"], state, manifest["spec"],
                      list(manifest["class_names"]), model_kind(manifest["model"]["_target_"]))

@@ -48,6 +48,7 @@ class Detector(nn.Module):
             raise ValueError(f"trainable_layers must be 0-5 (ResNet stages from the top), got {trainable_layers}")
         self.in_channels, self.num_classes = in_channels, num_classes
         self.image_size = max(input_size)
+        self.detections_per_image = detections_per_image
         self.detector = self.build(num_classes + int(self.background_class), backbone, fpn_channels,
                                    trainable_layers, _state(backbone_weights, "backbone_weights"))
         self.detector.transform.min_size = (min(input_size),)
@@ -231,3 +232,30 @@ class SSDLite(Detector):
                         if name.startswith("features.")}
             detector.backbone.features.load_state_dict(features, strict=False)
         return detector
+
+
+class DetectionRows(nn.Module):
+    """A detector as one tensor in, one tensor out, what ONNX and TorchScript can carry: images (1, C, H, W) of the
+    size it was exported at -> (1, detections_per_image, 6) rows of x1, y1, x2, y2, score, label, the unused rows
+    all -1. One image per call: torchvision's detectors unroll their batch loop when exported."""
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from torch.nn.functional import pad
+
+        found = self.detector(images)[0]
+        rows = torch.cat([found["boxes"], found["scores"][:, None], found["labels"][:, None].to(found["boxes"].dtype)],
+                         dim=1)
+        return pad(rows, (0, 0, 0, self.detector.detections_per_image - rows.shape[0]), value=-1.0)[None]
+
+
+def detections_from_rows(rows: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """DetectionRows' output (N, D, 6) back to a dict of boxes, scores and labels per image."""
+    detections = []
+    for image in rows:
+        used = image[:, 4] >= 0
+        detections.append({"boxes": image[used, :4], "scores": image[used, 4], "labels": image[used, 5].long()})
+    return detections

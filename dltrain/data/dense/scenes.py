@@ -37,7 +37,7 @@ def read_mask(path: Path) -> np.ndarray:
 
 def resize_mask(ids: np.ndarray, size: int) -> torch.Tensor:
     """int64 (size, size), resized by nearest neighbour: a mask must not get ids between two classes."""
-    image = Image.fromarray(ids.astype(np.int32), mode="I").resize((size, size), Image.Resampling.NEAREST)
+    image = Image.fromarray(ids.astype(np.int32)).resize((size, size), Image.Resampling.NEAREST)
     return torch.from_numpy(np.asarray(image).astype(np.int64))
 
 

@@ -50,7 +50,7 @@ class SegmentationDataModule(DenseDataModule):
         self.decide_size([pair[0] for pairs, _ in given.values() for pair in pairs])
         splits = {split: self._decode(pairs) for split, (pairs, _) in self.hold_out_missing(given).items()}
         if not self.class_names:
-            highest = max(int(masks[masks != IGNORE_INDEX].max(initial=0)) for _, masks in splits.values())
+            highest = max(int(masks[masks != IGNORE_INDEX].max()) for _, masks in splits.values() if masks.numel())
             self.class_names = [str(index) for index in range(max(highest + 1, 2))]
             log.info("data: no class names given (data.classes or classes.txt): the classes are the mask ids 0-%d",
                      highest)

@@ -22,7 +22,8 @@ def scene(rng: np.random.Generator, width: int, height: int, max_shapes: int = 3
           ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, float, float, float, float]]]:
     """An RGB image (H, W, 3), its mask of class ids (0 background, 1 + the shape's index) and its boxes
     (shape index, x1, y1, x2, y2 in pixels). Shapes do not overlap, so every box is the whole of its shape."""
-    image = Image.fromarray(_texture(rng, width, height))
+    background = rng.integers(0, 256, 3)
+    image = Image.fromarray(_texture(rng, width, height, background))
     mask = Image.new("L", (width, height), 0)
     draw_image, draw_mask = ImageDraw.Draw(image), ImageDraw.Draw(mask)
     boxes: list[tuple[int, float, float, float, float]] = []
@@ -37,7 +38,7 @@ def scene(rng: np.random.Generator, width: int, height: int, max_shapes: int = 3
         else:
             continue
         kind = int(rng.integers(len(SHAPES)))
-        colour = tuple(int(value) for value in rng.integers(0, 256, 3))
+        colour = tuple(int(value) for value in _contrasting(rng, background))
         for draw, fill in ((draw_image, colour), (draw_mask, kind + 1)):
             _draw(draw, SHAPES[kind], box, fill)
         pixels = np.argwhere(np.asarray(mask) == kind + 1)
@@ -48,9 +49,9 @@ def scene(rng: np.random.Generator, width: int, height: int, max_shapes: int = 3
     return np.asarray(image), np.asarray(mask), boxes
 
 
-def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Stripes at a random angle over blotchy noise, in two random colours: busy enough that colour alone does not
-    separate shapes from background."""
+def _texture(rng: np.random.Generator, width: int, height: int, colour: np.ndarray) -> np.ndarray:
+    """Stripes at a random angle over blotchy noise, between `colour` and a shade near it: a background with edges
+    everywhere, so that a model must find shapes by their outline, not by the first edge it meets."""
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, np.pi)
     period = rng.uniform(4, 12)
@@ -58,8 +59,16 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     coarse = rng.random((height // 8 + 2, width // 8 + 2)).astype(np.float32)
     blotches = np.kron(coarse, np.ones((8, 8), np.float32))[:height, :width]
     weight = (0.6 * stripes + 0.4 * blotches)[:, :, None]
-    first, second = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-    return (first * weight + second * (1 - weight)).clip(0, 255).astype(np.uint8)
+    shade = (colour + rng.integers(-70, 71, 3)).clip(0, 255)
+    return (colour * weight + shade * (1 - weight)).clip(0, 255).astype(np.uint8)
+
+
+def _contrasting(rng: np.random.Generator, background: np.ndarray) -> np.ndarray:
+    """A random colour that stands out from `background` (by at least 100 in RGB distance)."""
+    while True:
+        colour = rng.integers(0, 256, 3)
+        if np.linalg.norm(colour - background) >= 100:
+            return colour
 
 
 def _apart(box: tuple[float, ...], other: tuple[float, ...], margin: float = 2.0) -> bool:

@@ -23,6 +23,8 @@ class DetectionTask(Task):
     model_kinds = ("detector",)
     monitor = "val/map"
     monitor_mode = "max"
+    # What eval writes to per_class.csv for each class (logged as <split>/<figure>_<class>).
+    per_class_figures = ("ap",)
 
     def __init__(self, model: nn.Module, class_names: list[str], optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,

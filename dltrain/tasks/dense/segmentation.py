@@ -27,6 +27,8 @@ class SegmentationTask(Task):
     model_kinds = ("segmenter",)
     monitor = "val/miou"
     monitor_mode = "max"
+    # What eval writes to per_class.csv for each class (logged as <split>/<figure>_<class>).
+    per_class_figures = ("iou", "dice")
 
     def __init__(self, model: nn.Module, num_classes: int, class_names: list[str], optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
@@ -36,10 +38,9 @@ class SegmentationTask(Task):
             raise ValueError(f"task.dice_weight must be >= 0, got {dice_weight}")
         self.num_classes, self.class_names = num_classes, list(class_names)
         self.dice_weight, self.pictures = dice_weight, pictures
-        # One confusion matrix per loop (a ModuleDict cannot hold "train": it is nn.Module's method).
-        self.confusion = nn.ModuleDict({f"{stage}_pixels": MulticlassConfusionMatrix(num_classes,
-                                                                                    ignore_index=IGNORE_INDEX)
-                                        for stage in ("train", "val", "test")})
+        # Confusion matrices over the pixels of each loop: every figure derives from them.
+        self.train_pixels, self.val_pixels, self.test_pixels = (
+            MulticlassConfusionMatrix(num_classes, ignore_index=IGNORE_INDEX) for _ in range(3))
         self.eval_stage = "test"
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
@@ -48,7 +49,8 @@ class SegmentationTask(Task):
         loss = functional.cross_entropy(scores, masks, ignore_index=IGNORE_INDEX)
         if self.dice_weight:
             loss = loss + self.dice_weight * soft_dice_loss(scores, masks)
-        self.confusion[f"{stage if stage in ('train', 'val') else 'test'}_pixels"].update(scores.argmax(dim=1), masks)
+        confusion = {"train": self.train_pixels, "val": self.val_pixels}.get(stage, self.test_pixels)
+        confusion.update(scores.argmax(dim=1), masks)
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
                  batch_size=len(images), sync_dist=stage != "train")
         return loss
@@ -67,13 +69,13 @@ class SegmentationTask(Task):
         self._step(batch, self.eval_stage)
 
     def on_train_epoch_end(self) -> None:
-        self._log_figures("train", self.confusion["train_pixels"], per_class=False)
+        self._log_figures("train", self.train_pixels, per_class=False)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_figures("val", self.confusion["val_pixels"], per_class=False)
+        self._log_figures("val", self.val_pixels, per_class=False)
 
     def on_test_epoch_end(self) -> None:
-        self._log_figures(self.eval_stage, self.confusion["test_pixels"], per_class=True)
+        self._log_figures(self.eval_stage, self.test_pixels, per_class=True)
 
     def _log_figures(self, stage: str, confusion: MulticlassConfusionMatrix, per_class: bool) -> None:
         figures = segmentation_figures(confusion.compute().double())
