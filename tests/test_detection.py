@@ -54,7 +54,7 @@ def test_eval_reproduces_the_test_figures_and_writes_a_per_class_table(detector:
 def test_predict_from_the_run_and_from_onnx_agree_in_each_images_pixels(detector: Path, tmp_path: Path):
     write_shapes(tmp_path / "other", "yolo", 3, size=(96, 80), seed=9)
     exported = run_in_process("export", f"run={detector}", "format=onnx", f"output={tmp_path / 'export'}",
-                              "examples=4", cwd=tmp_path)
+                              "examples=4", cwd=detector.parent)
     assert exported.returncode == 0, exported.stderr[-3000:]
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["input"]["shape"] == [1, 3, 64, 64] and "one image per call" in manifest["output"]["meaning"]

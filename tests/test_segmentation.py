@@ -60,7 +60,7 @@ def test_predict_from_the_run_and_from_onnx_agree_at_each_images_own_size(segmen
     write_shapes(tmp_path / "other", "segmentation", 3, size=(80, 50), seed=5)
     (tmp_path / "other" / "images").rename(photos)
     exported = run_in_process("export", f"run={segmenter}", "format=onnx", f"output={tmp_path / 'export'}",
-                              cwd=tmp_path)
+                              cwd=segmenter.parent)
     assert exported.returncode == 0, exported.stderr[-3000:]
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert manifest["artifacts"]["onnx"]["top1_agreement"] > 0.999
