@@ -23,7 +23,15 @@ TORCHVISION_ARCHITECTURES: dict[str, Callable[[dict[str, Any]], str]] = {
                                                    + ("_bn" if config.get("batch_norm", True) else ""),
     "dltrain.models.alexnet.build_alexnet": lambda config: "alexnet",
     "dltrain.models.googlenet.build_googlenet": lambda config: "googlenet",
+    "dltrain.models.detectors.FasterRCNN": lambda config: f"fasterrcnn_{config.get('backbone', 'resnet18')}_fpn",
+    "dltrain.models.detectors.RetinaNet": lambda config: f"retinanet_{config.get('backbone', 'resnet18')}_fpn",
+    "dltrain.models.detectors.FCOS": lambda config: f"fcos_{config.get('backbone', 'resnet18')}_fpn",
+    "dltrain.models.detectors.SSDLite": lambda config: "ssdlite320_mobilenet_v3_large",
+    "dltrain.models.torchvision_segmenters.FCN": lambda config: f"fcn_{config.get('backbone', 'resnet50')}",
+    "dltrain.models.torchvision_segmenters.DeepLabV3": lambda config: f"deeplabv3_{config.get('backbone', 'resnet50')}",
 }
+# Where dltrain's wrappers keep the torchvision network whose state_dict a weights file holds.
+WRAPPED_UNDER = {"dltrain.models.detectors": "detector.", "dltrain.models.torchvision_segmenters": "network."}
 FREEZE_CHOICES = "backbone, none or a number of blocks"
 
 
@@ -118,13 +126,14 @@ def _torchvision_source(model_config: dict[str, Any], weights: str | None) -> So
     target = model_config.get("_target_")
     if target not in TORCHVISION_ARCHITECTURES:
         raise UserError("source=torchvision needs a model torchvision has: model=resnet (depth 18/34/50/101/152), "
-                        "vgg, alexnet or googlenet",
+                        "vgg, alexnet, googlenet, fasterrcnn, retinanet, fcos, ssdlite, fcn or deeplabv3",
                         "e.g. source=torchvision model=resnet model.depth=18 model.weights=resnet18.pth")
     if not weights:
         raise UserError("source=torchvision needs model.weights: a torchvision weights file or a weights name",
                         "e.g. model.weights=/path/resnet18-f37072fd.pth, or model.weights=IMAGENET1K_V1 to download")
     architecture = TORCHVISION_ARCHITECTURES[target](model_config)
-    state = _torchvision_weights(architecture, str(weights))
+    prefix = WRAPPED_UNDER.get(target.rsplit(".", 1)[0], "")
+    state = {prefix + name: tensor for name, tensor in _torchvision_weights(architecture, str(weights)).items()}
     return Source(name=f"torchvision {architecture} ({weights})", model_config=model_config, input_kind="images",
                   spec={"in_channels": 3, "input_size": None}, weights=state,
                   record={"torchvision": architecture, "weights": str(weights)})
@@ -164,10 +173,11 @@ def _torchvision_weights(architecture: str, weights: str) -> dict[str, torch.Ten
 
 def head_names(model: nn.Module, chosen: str | list[str] | None = None) -> list[str]:
     """The layers that turn features into class scores, rebuilt for the new classes: the modules named in
-    `chosen`, or else the model's last Linear layer and the last Linear layer of each auxiliary classifier
+    `chosen`, or those the model names (`head_modules`: a segmenter's or detector's class layers), or else the model's
+    last Linear layer and the last Linear layer of each auxiliary classifier
     (torchvision names them aux*)."""
     modules = dict(model.named_modules())
-    chosen = [chosen] if isinstance(chosen, str) else chosen
+    chosen = [chosen] if isinstance(chosen, str) else chosen or getattr(model, "head_modules", None)
     if chosen:
         unknown = [name for name in chosen if name not in modules or not name]
         if unknown:
@@ -264,13 +274,14 @@ def blocks(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
 
 
 def frozen_blocks(model: nn.Module, freeze: Any, heads: list[str]) -> list[str]:
-    """Names of the modules `freeze` keeps fixed: `backbone` (all but the head), `none`, or the first N blocks.
-    A block holding a head (an auxiliary classifier) is frozen but for its head."""
+    """Names of the modules `freeze` keeps fixed: `backbone` (the modules the model names as its backbone, else all but
+    the head: a detector's feature pyramid and towers stay trainable), `none`, or the first N blocks. A block holding a
+    head (an auxiliary classifier) is frozen but for its head."""
     body = [name for name, _ in blocks(model) if not under(name, heads)]
     if freeze in (None, "none", False):
         return []
     if freeze == "backbone":
-        return body
+        return list(getattr(model, "backbone_modules", body))
     if isinstance(freeze, int) and not isinstance(freeze, bool) and freeze >= 1:
         if freeze > len(body):
             raise UserError(f"freeze={freeze}, but {type(model).__name__} has {len(body)} blocks before its head",

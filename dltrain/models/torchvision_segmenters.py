@@ -24,6 +24,8 @@ class TorchvisionSegmenter(nn.Module):
     `classifier` (the class layer's head) is what transfer rebuilds; the rest is `network.backbone`."""
 
     builders: dict[str, str] = {}
+    head_modules = ["network.classifier.4"]
+    backbone_modules = ["network.backbone"]
 
     def __init__(self, num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (224, 224),
                  backbone: str = "resnet50", weights: str | None = None, backbone_weights: str | None = None) -> None:

@@ -38,6 +38,8 @@ class UNet(nn.Module):
     """
 
     display_name = "U-Net"
+    head_modules = ["head"]
+    backbone_modules = ["encoder", "bottleneck"]
 
     def __init__(self, num_classes: int, in_channels: int = 3, input_size: Sequence[int] = (64, 64), depth: int = 4,
                  width: int = 32, activation: str = "relu", batch_norm: bool = True, dropout: float = 0.0) -> None:

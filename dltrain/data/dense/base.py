@@ -80,6 +80,11 @@ class DenseDataModule(InMemoryDataModule):
             log.warning("skipped %d invalid %s (data.skip_invalid=true): %s", len(self.skipped), what,
                         "; ".join(self.skipped[:3]) + (" ..." if len(self.skipped) > 3 else ""))
 
+    def image_format(self) -> tuple[int, list[int]]:
+        """The channels and size of what the model sees (transfer matches them to its source)."""
+        spec = self.spec
+        return spec["in_channels"], spec["input_size"]
+
     @property
     def sizes(self) -> dict:
         self.setup()
