@@ -94,8 +94,8 @@ def test_masks_move_with_their_images_under_augmentation():
         assert not torch.equal(moved_masks, masks)
         assert set(moved_masks.unique().tolist()) <= {0, 1, 2, 3, 255}
     flipped_images, flipped_masks = JointAugment(flip=True)(images, masks)
-    assert all(torch.equal(flipped_masks[index], masks[index]) or torch.equal(flipped_masks[index], masks[index].flip(-1))
-               for index in range(len(masks)))
+    assert all(torch.equal(moved, mask) or torch.equal(moved, mask.flip(-1))
+               for moved, mask in zip(flipped_masks, masks, strict=True))
 
 
 def _folder(root: Path, count: int = 6) -> Path:
@@ -155,8 +155,8 @@ def test_palette_masks_and_pascal_voc_layout(tmp_path: Path):
 def test_bad_masks_are_one_line_errors_naming_the_file(tmp_path: Path):
     root = _folder(tmp_path / "mismatch")
     Image.new("L", (10, 10)).save(root / "masks" / "0003.png")
-    result = run_in_process("train", "task=segmentation", "model=unet", "data=segmentation_folder", "data.root=mismatch",
-                            cwd=tmp_path)
+    result = run_in_process("train", "task=segmentation", "model=unet", "data=segmentation_folder",
+                            "data.root=mismatch", cwd=tmp_path)
     assert_user_error(result, "0003.png is 10x10 but its image", "24x24", "data.skip_invalid=true")
 
     root = _folder(tmp_path / "beyond")

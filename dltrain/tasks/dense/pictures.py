@@ -27,13 +27,16 @@ def palette(count: int = 256) -> np.ndarray:
     return colours
 
 
-def overlay(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.5) -> torch.Tensor:
-    """Float images (N, C, H, W) in [0, 1] with each pixel blended with its class colour; ignored pixels white."""
-    colours = torch.from_numpy(palette()).float().div(255).to(images.device)
+def overlay(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.6) -> torch.Tensor:
+    """Float images (N, C, H, W) in [0, 1] with each pixel of a class other than 0 (the background, in VOC and most
+    masks) blended with a bright version of its class colour; ignored pixels white."""
+    colours = torch.from_numpy(palette()).float().div(128).clamp(max=1).to(images.device)
     colours[IGNORE_INDEX] = 1.0
-    tinted = colours[masks.long().clamp(0, 255)].permute(0, 3, 1, 2)
+    ids = masks.long().clamp(0, 255)
+    tinted = colours[ids].permute(0, 3, 1, 2)
     rgb = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-    return (1 - alpha) * rgb + alpha * tinted
+    blended = (1 - alpha) * rgb + alpha * tinted
+    return torch.where((ids > 0).unsqueeze(1), blended, rgb)
 
 
 class SegmentationPictures(pl.Callback):
