@@ -146,6 +146,29 @@ def _takes(target: str | None, argument: str) -> bool:
                                          for parameter in parameters.values())
 
 
+def check_targets(task_target: str | None, data) -> None:
+    """A task learns from the kind of targets it names (`target_kinds`: classes, masks, boxes); data of another kind
+    (digits for task=segmentation, masks for task=classification) is refused before anything is built, naming the data
+    that fits. Sources without targets (an environment) and tasks that ignore them are not checked."""
+    from dltrain.configs import group_options, option_target
+    from dltrain.targets import locate
+
+    given = getattr(data, "target_kind", None)
+    needed = task_attribute(task_target, "target_kinds")
+    if given is None or needed is None or given in needed:
+        return
+    fitting = []
+    for option in group_options("data"):
+        try:
+            if getattr(locate(option_target("data", option)), "target_kind", None) in needed:
+                fitting.append(f"data={option}")
+        except Exception:
+            continue
+    raise UserError(f"{_chosen('task') or task_target} learns from {' or '.join(needed)}, but "
+                    f"{_chosen('data') or 'the data'} gives {given}",
+                    f"choose data with {needed[0]}: {', '.join(fitting)}" if fitting else "choose other data")
+
+
 def build_task(config: dict[str, Any], model, spec: dict[str, Any], class_names: list[str]):
     """The LightningModule, given what it takes of the data: the number of classes (classifiers), the class names
     (CTC decodes to them), the kind of inputs (autoencoders measure images in PSNR)."""

@@ -194,3 +194,8 @@ def test_a_classifier_model_is_refused_for_segmentation(tmp_path: Path):
     result = run_in_process("train", "task=segmentation", "model=resnet", "data=segmentation_folder", "data.root=d",
                             cwd=tmp_path)
     assert_user_error(result, "segmenter", "model=unet")
+    result = run_in_process("train", "task=segmentation", "model=unet", cwd=tmp_path)
+    assert_user_error(result, "task=segmentation learns from masks, but data=digits gives classes",
+                      "data=segmentation_folder, data=voc")
+    result = run_in_process("train", "data=segmentation_folder", "data.root=d", cwd=tmp_path)
+    assert_user_error(result, "task=classification learns from classes", "gives masks")

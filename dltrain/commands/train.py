@@ -19,7 +19,7 @@ def run(cfg: DictConfig) -> None:
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task
+    from dltrain.assemble import build_data, build_model, build_task, check_targets
 
     started = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -37,6 +37,7 @@ def run(cfg: DictConfig) -> None:
 
     _in_pixel_range_for_the_task(config)
     data = build_data(config["data"])
+    check_targets(config["task"].get("_target_"), data)
     model = build_model(config["model"], data.spec, config["task"].get("_target_"))
     task = build_task(config, model, data.spec, data.class_names)
     fit_and_test(config, data, task, started, resume_from=resume_from)

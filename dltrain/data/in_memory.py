@@ -117,6 +117,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     # What `dltrain predict` reads for this source (images, rows, texts or clips; see dltrain/predict_inputs.py);
     # None: it cannot read new inputs for it.
     input_kind: str | None = None
+    # What each example is labelled with: one class (segmentation and detection data have masks and boxes); the
+    # tasks name the kinds they learn from (see assemble.check_targets).
+    target_kind = "classes"
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, test_fraction: float = 0.2,
                  seed: int = 0, on_device: bool = True, classes: Sequence | None = None,

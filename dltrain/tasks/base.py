@@ -32,6 +32,9 @@ class Task(pl.LightningModule):
     # True: the task rebuilds or generates the images themselves, in their own range [0, 1], so train turns a
     # dataset's normalization off (a sigmoid or tanh output cannot reach normalized values).
     models_pixels: bool = False
+    # The kinds of targets the task learns from (see assemble.check_targets): classes, which the tasks that learn
+    # without labels take too, and ignore.
+    target_kinds: tuple[str, ...] = ("classes",)
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None) -> None:

@@ -61,6 +61,8 @@ class DetectionDataModule(DenseDataModule):
     its image is clipped to it (and counted); one outside it, or of no width or height, stops the run naming the file,
     or with `skip_invalid` leaves that image out. Images without boxes are kept: they teach what is not an object."""
 
+    target_kind = "boxes"
+
     def __init__(self, **options) -> None:
         super().__init__(**options)
         if self.augment.rotation:

@@ -31,6 +31,8 @@ class SegmentationDataModule(DenseDataModule):
     whose mask differs in size from its image, or holds an id beyond the classes, stops the run naming the file, or
     with `skip_invalid` is left out and counted."""
 
+    target_kind = "masks"
+
     def __init__(self, normalize: dict | None = None, **options) -> None:
         super().__init__(**options)
         self.pipeline = ImageBatchPipeline(normalize=normalize)

@@ -20,6 +20,7 @@ class DetectionTask(Task):
     MeanAveragePrecision: map (mAP@[.5:.95]), map_50, map_75 and mar_100, and in the test loop ap_<class> for each
     class. best.ckpt and early stopping follow val/map."""
 
+    target_kinds = ("boxes",)
     model_kinds = ("detector",)
     monitor = "val/map"
     monitor_mode = "max"

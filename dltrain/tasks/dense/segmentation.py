@@ -24,6 +24,7 @@ class SegmentationTask(Task):
     loop adds iou_<class> and dice_<class> for each class. best.ckpt and early stopping follow val/miou.
     """
 
+    target_kinds = ("masks",)
     model_kinds = ("segmenter",)
     monitor = "val/miou"
     monitor_mode = "max"
