@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from dltrain.data.dense.shapes import write_shapes
 from tests.conftest import assert_user_error, run_dltrain, run_in_process
 from tests.fabricate import topic_texts, write_image_tree, write_texts, write_wav
 
@@ -189,6 +190,22 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("DQN solved return not a number", ["train", "task=dqn", "env=cartpole", "env.solved_return=high"],
      ("env.solved_return='high' is invalid", "auto")),
     ("DQN gamma 2", ["train", "task=dqn", "env=cartpole", "task.gamma=2"], ("task.gamma=2 is invalid", "[0, 1]")),
+    # Dense vision
+    ("segmentation: no data root", ["train", "task=segmentation", "model=unet", "data=segmentation_folder",
+                                    "data.root=nowhere"],
+     ("data.root: no such directory 'nowhere'", "images/ and masks/")),
+    ("segmentation on class labels", ["train", "task=segmentation", "model=unet"],
+     ("task=segmentation learns from masks, but data=digits gives classes", "data=segmentation_folder")),
+    ("segmentation with a classifier", ["train", "task=segmentation", "data=segmentation_folder",
+                                        "data.root={work}/scenes"],
+     ("task=segmentation trains segmenter models, but model=lenet is a classifier model", "model=unet")),
+    ("detection: rotated boxes", ["train", "task=detection", "model=fcos", "data=yolo", "data.root=x",
+                                  "+data.augment.rotation=10"],
+     ("data.augment.rotation is not offered for boxes", "flip and scale")),
+    ("detection: unknown backbone", ["train", "task=detection", "model=fcos", "model.backbone=vgg", "data=yolo",
+                                     "data.root={work}/boxes"], ("unknown backbone 'vgg'", "check the model settings")),
+    ("detection: UNet", ["train", "task=detection", "model=unet", "data=yolo", "data.root={work}/boxes"],
+     ("task=detection trains detector models, but model=unet is a segmenter model", "model=fcos")),
     ("eval: episodes on a classifier", ["eval", "run={run}", "episodes=5"],
      ("episodes= and record= replay an agent's policy", "task=dqn")),
     # transfer
@@ -240,6 +257,8 @@ def work(tmp_path_factory) -> Path:
             write_wav(work / "audio" / label / f"{index}.wav", tone, 8000)
             if label == "yes":
                 write_wav(work / "one_label_audio" / label / f"{index}.wav", tone, 8000)
+    write_shapes(work / "scenes", "segmentation", 8, size=24)
+    write_shapes(work / "boxes", "yolo", 8, size=24)
     (work / "empty").mkdir()
     (work / "empty.ckpt").write_bytes(b"")
     (work / "payload.ckpt").write_bytes(pickle.dumps(Payload()))
