@@ -66,8 +66,8 @@ def test_cfg_job_prints_the_composed_config(dltrain, tmp_path):
 def test_train_help_shows_config_groups(dltrain):
     result = dltrain("train", "--help")
     assert result.returncode == 0
-    assert ("model: alexnet, autoencoder, conv_autoencoder, dcgan, encoder_classifier, googlenet, gru, lenet, lstm, "
-            "mlp, resnet, rnn, vae, vgg") in result.stdout
+    assert ("model: alexnet, autoencoder, conv_autoencoder, dcgan, deeplabv3, encoder_classifier, fasterrcnn, fcn, "
+            "fcos, googlenet, gru, lenet, lstm, mlp, resnet, retinanet, rnn, ssdlite, unet, vae, vgg") in result.stdout
 
 
 def test_version(dltrain):

@@ -199,3 +199,19 @@ def test_a_classifier_model_is_refused_for_segmentation(tmp_path: Path):
                       "data=segmentation_folder, data=voc")
     result = run_in_process("train", "data=segmentation_folder", "data.root=d", cwd=tmp_path)
     assert_user_error(result, "task=classification learns from classes", "gives masks")
+
+
+def test_torchvision_segmenters_read_any_size_and_take_backbone_weights(tmp_path: Path):
+    from torchvision.models import resnet50
+
+    from dltrain.models.torchvision_segmenters import FCN, DeepLabV3
+
+    state = resnet50().state_dict()
+    torch.save(state, tmp_path / "resnet50.pth")
+    fcn = FCN(5, 1, (40, 48), backbone_weights=str(tmp_path / "resnet50.pth"))
+    assert torch.equal(fcn.network.backbone.conv1.weight, state["conv1.weight"])
+    assert fcn(torch.rand(2, 1, 40, 48)).shape == (2, 5, 40, 48)
+    deeplab = DeepLabV3(3, 3, (33, 33), backbone="mobilenet_v3_large")
+    assert deeplab(torch.rand(2, 3, 33, 33)).shape == (2, 3, 33, 33)
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
+        FCN(3, backbone="vgg")

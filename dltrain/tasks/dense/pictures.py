@@ -1,6 +1,7 @@
-"""Pictures of dense predictions: masks as colour overlays on their images (and mask PNGs whose pixel values are the
-class ids, shown in the same colours). A run writes predictions.png after every validation epoch: its first validation
-images with the true masks (top row) and the predicted ones (bottom row)."""
+"""Pictures of dense predictions, since people would rather look than read: masks as colour overlays on their images
+(and mask PNGs whose pixel values are the class ids, in the same colours), boxes outlined and labelled. A run writes
+predictions.png after every validation epoch: its first validation images with the true masks or boxes (top row)
+over the predicted ones (bottom row)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ def overlay(images: torch.Tensor, masks: torch.Tensor, alpha: float = 0.6) -> to
     return torch.where((ids > 0).unsqueeze(1), blended, rgb)
 
 
-class SegmentationPictures(pl.Callback):
-    """predictions.png in the run directory, rewritten after each validation epoch by the first process: `count`
-    validation images with their true masks over the predicted ones."""
+class ValidationPictures(pl.Callback):
+    """predictions.png in the run directory, rewritten after each validation epoch by the first process: the first
+    `count` validation images with their true targets (top row) over the model's predictions (bottom row); `picture`
+    draws both rows from the raw images, the targets and the model's outputs."""
 
     def __init__(self, count: int = 8) -> None:
         self.count = count
@@ -50,14 +52,24 @@ class SegmentationPictures(pl.Callback):
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         data = trainer.datamodule
-        raw_images, true_masks = next(iter(data.val_dataloader()))
-        raw_images, true_masks = raw_images[: self.count], true_masks[: self.count]
-        inputs, _ = data.on_after_batch_transfer((raw_images, true_masks), 0)
+        raw_images, targets = next(iter(data.val_dataloader()))
+        raw_images, targets = raw_images[: self.count].cpu(), targets[: self.count]
+        inputs, _ = data.on_after_batch_transfer((raw_images, targets), 0)
         with torch.no_grad():
-            predicted = pl_module(inputs.to(pl_module.device)).argmax(dim=1).cpu()
-        shown = raw_images.float().cpu() / 255
-        grid = torch.cat([overlay(shown, true_masks.cpu()), overlay(shown, predicted)])
-        save_grid(grid, Path(trainer.default_root_dir) / "predictions.png", len(shown))
+            outputs = pl_module.model(inputs.to(pl_module.device))
+        save_grid(self.picture(raw_images, targets, outputs, pl_module.class_names),
+                  Path(trainer.default_root_dir) / "predictions.png", len(raw_images))
+
+    def picture(self, images: torch.Tensor, targets, outputs, class_names: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class SegmentationPictures(ValidationPictures):
+    """Masks as colour overlays."""
+
+    def picture(self, images: torch.Tensor, targets, outputs, class_names: list[str]) -> torch.Tensor:
+        shown = images.float() / 255
+        return torch.cat([overlay(shown, targets.cpu()), overlay(shown, outputs.argmax(dim=1).cpu())])
 
 
 def draw_boxes(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, class_names: list[str],
@@ -73,29 +85,19 @@ def draw_boxes(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, c
     return draw_bounding_boxes(rgb, boxes.round(), names, colors=boxes_colours, width=1, font_size=10)
 
 
-class DetectionPictures(pl.Callback):
-    """predictions.png in the run directory, rewritten after each validation epoch by the first process: `count`
-    validation images with their true boxes over the detected ones scoring at least `threshold`."""
+class DetectionPictures(ValidationPictures):
+    """Boxes outlined in their class's colour; the detections scoring at least `threshold`, with their scores."""
 
     def __init__(self, count: int = 8, threshold: float = 0.5) -> None:
-        self.count, self.threshold = count, threshold
+        super().__init__(count)
+        self.threshold = threshold
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        data = trainer.datamodule
-        raw_images, targets = next(iter(data.val_dataloader()))
-        raw_images, targets = raw_images[: self.count], targets[: self.count]
-        inputs, _ = data.on_after_batch_transfer((raw_images, targets), 0)
-        with torch.no_grad():
-            detections = pl_module.model(inputs.to(pl_module.device))
-        names = pl_module.class_names
-        truth = [draw_boxes(image.cpu(), target["boxes"].cpu(), target["labels"].cpu(), names)
-                 for image, target in zip(raw_images, targets, strict=True)]
+    def picture(self, images: torch.Tensor, targets, outputs, class_names: list[str]) -> torch.Tensor:
+        truth = [draw_boxes(image, target["boxes"].cpu(), target["labels"].cpu(), class_names)
+                 for image, target in zip(images, targets, strict=True)]
         found = []
-        for image, detection in zip(raw_images, detections, strict=True):
+        for image, detection in zip(images, outputs, strict=True):
             confident = detection["scores"] >= self.threshold
-            found.append(draw_boxes(image.cpu(), detection["boxes"][confident].cpu(),
-                                    detection["labels"][confident].cpu(), names, detection["scores"][confident].cpu()))
-        grid = torch.stack(truth + found).float() / 255
-        save_grid(grid, Path(trainer.default_root_dir) / "predictions.png", len(truth))
+            found.append(draw_boxes(image, detection["boxes"][confident].cpu(), detection["labels"][confident].cpu(),
+                                    class_names, detection["scores"][confident].cpu()))
+        return torch.stack(truth + found).float() / 255
