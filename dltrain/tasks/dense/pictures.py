@@ -77,7 +77,7 @@ def draw_boxes(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, c
     """A uint8 (3, H, W) copy of `image` with each box outlined in its class's colour and labelled (with its score)."""
     from torchvision.utils import draw_bounding_boxes
 
-    colours = palette()
+    colours = (palette().astype(np.int32) * 2).clip(0, 255)  # as bright as the overlays' colours
     rgb = image.expand(3, -1, -1) if image.shape[0] == 1 else image
     names = [class_names[int(label)] + (f" {float(score):.2f}" if scores is not None else "")
              for label, score in zip(labels, scores if scores is not None else labels, strict=True)]
