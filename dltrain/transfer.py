@@ -160,7 +160,12 @@ def _torchvision_weights(architecture: str, weights: str) -> dict[str, torch.Ten
                         "pass a torchvision weights file, or a weights name such as IMAGENET1K_V1")
     import torchvision
 
-    available = torchvision.models.get_model_weights(architecture)
+    try:
+        available = torchvision.models.get_model_weights(architecture)
+    except ValueError:
+        raise UserError(f"torchvision publishes no weights for {architecture}",
+                        "choose a backbone it has weights for (e.g. model.backbone=resnet50 for its detectors), or "
+                        "pass a weights file") from None
     if weights not in available.__members__:
         raise UserError(f"torchvision has no weights '{weights}' for {architecture}",
                         f"choose one of: {', '.join(available.__members__)}, or pass a weights file")

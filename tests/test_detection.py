@@ -213,3 +213,29 @@ def test_transfer_from_torchvision_detector_weights_replaces_the_class_layer(tmp
     assert "- detector.backbone.body" in config
     assert "detector.head.classification_head.cls_logits.weight" in config  # the source's head, not loaded
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/map"] >= 0
+
+
+def test_torchvisions_own_networks_load_whole_but_for_their_class_layers(tmp_path: Path):
+    """source=torchvision with the weights file of torchvision's fasterrcnn_resnet50_fpn (or deeplabv3_resnet50): every
+    tensor finds its place in dltrain's model of the same backbone and pyramid width, the class layer aside."""
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    from dltrain.models.detectors import FasterRCNN
+    from dltrain.models.torchvision_segmenters import DeepLabV3
+    from dltrain.transfer import head_names, load_backbone, load_source
+
+    cases = ((fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None), FasterRCNN(3, 3, (128, 128), "resnet50",
+                                                                                      fpn_channels=256),
+              {"_target_": "dltrain.models.detectors.FasterRCNN", "backbone": "resnet50", "fpn_channels": 256},
+              {"detector.roi_heads.box_predictor.cls_score.weight", "detector.roi_heads.box_predictor.bbox_pred.bias"}),
+             (deeplabv3_resnet50(weights=None, weights_backbone=None, aux_loss=False), DeepLabV3(3, 3, (64, 64)),
+              {"_target_": "dltrain.models.torchvision_segmenters.DeepLabV3", "backbone": "resnet50"},
+              {"network.classifier.4.weight", "network.classifier.4.bias"}))
+    for index, (theirs, ours, config, class_layer) in enumerate(cases):
+        torch.save(theirs.state_dict(), tmp_path / f"{index}.pth")
+        source = load_source("torchvision", {**config, "weights": str(tmp_path / f"{index}.pth")})
+        report = load_backbone(ours, source.weights, head_names(ours))
+        assert not report.mismatched and not report.skipped
+        assert class_layer <= set(report.new) and len(report.new) <= 4
+        assert len(report.loaded) == len(theirs.state_dict()) - len(report.new)
