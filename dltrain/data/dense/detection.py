@@ -93,21 +93,24 @@ class DetectionDataModule(DenseDataModule):
 
     def _decode(self, examples: list[Annotated]) -> tuple[torch.Tensor, BoxTargets]:
         with ThreadPoolExecutor() as pool:
-            decoded = [pair for pair in pool.map(self._decode_example, examples) if pair is not None]
+            decoded = [result for result in pool.map(self._decode_example, examples) if result is not None]
+        self.clipped += sum(clipped for _, _, clipped in decoded)
         size = self.image_size
-        images = torch.stack([image for image, _ in decoded]) if decoded else torch.empty(
+        images = torch.stack([image for image, _, _ in decoded]) if decoded else torch.empty(
             0, self.channels, size, size, dtype=torch.uint8)
-        return images, BoxTargets([target for _, target in decoded])
+        return images, BoxTargets([target for _, target, _ in decoded])
 
-    def _decode_example(self, example: Annotated) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    def _decode_example(self, example: Annotated) -> tuple[torch.Tensor, dict[str, torch.Tensor], int] | None:
+        """The image, its target at the image's new size, and how many of its boxes were clipped; None: skipped."""
         try:
             width, height = image_size_of(example.image)
             boxes = torch.tensor([box[1:] for box in example.boxes], dtype=torch.float32).reshape(-1, 4)
             labels = torch.tensor([box[0] for box in example.boxes], dtype=torch.int64)
-            boxes = self._checked(boxes, labels, width, height, example)
+            clipped = self._checked(boxes, labels, width, height, example)
             scale = torch.tensor([self.image_size / width, self.image_size / height] * 2)
-            return decode_scene(example.image, self.image_size, self.channels), {"boxes": boxes * scale,
-                                                                                 "labels": labels}
+            count = int(((clipped - boxes).abs() > CLIPPING_NOTED).any(dim=1).sum())
+            image = decode_scene(example.image, self.image_size, self.channels)
+            return image, {"boxes": clipped * scale, "labels": labels}, count
         except UNREADABLE as error:
             self.invalid(f"cannot read image {example.image}: {error}")
         except InvalidExample as error:
@@ -116,6 +119,7 @@ class DetectionDataModule(DenseDataModule):
 
     def _checked(self, boxes: torch.Tensor, labels: torch.Tensor, width: int, height: int,
                  example: Annotated) -> torch.Tensor:
+        """The boxes clipped to the image; unknown classes and boxes with nothing left are InvalidExample."""
         unknown = labels[(labels < 0) | (labels >= len(self.class_names))]
         if len(unknown):
             names = ", ".join(self.class_names[:6]) + (" ..." if len(self.class_names) > 6 else "")
@@ -131,7 +135,6 @@ class DetectionDataModule(DenseDataModule):
                 else "has no area in"
             raise InvalidExample(f"{example.source}: box {box} (x1, y1, x2, y2) {where} the {width}x{height} image "
                                  f"{example.image.name}")
-        self.clipped += int(((clipped - boxes).abs() > CLIPPING_NOTED).any(dim=1).sum())
         return clipped
 
     def on_after_batch_transfer(self, batch: Sequence, dataloader_idx: int) -> tuple:
