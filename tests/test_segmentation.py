@@ -120,6 +120,17 @@ def test_a_segmentation_folder_reads_class_names_and_resizes_masks_by_nearest(tm
     assert [data.split_size(split) for split in ("train", "val", "test")] == [6, 2, 2]
 
 
+def test_a_last_training_batch_of_one_example_is_left_out(tmp_path: Path):
+    """Batch norm cannot train on one example pooled to 1x1 (DeepLabV3): 7 training pairs in batches of 3 are two
+    batches of 3, a different pair left out each epoch; evaluation keeps every example."""
+    data = _load(_folder(tmp_path / "d", 11), batch_size=3)
+    batches = data.loader("train", shuffle=True)
+    assert [len(masks) for _, masks in batches] == [3, 3] and len(batches) == 2
+    assert [len(masks) for _, masks in data.loader("test")] == [2]
+    data.batch_size = 4
+    assert [len(masks) for _, masks in data.loader("train", shuffle=True)] == [4, 3]
+
+
 def test_without_class_names_the_classes_are_the_mask_ids(tmp_path: Path):
     root = _folder(tmp_path / "d", 10)
     (root / "classes.txt").unlink()

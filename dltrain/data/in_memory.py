@@ -24,8 +24,8 @@ class EpochOrder:
     """
 
     def __init__(self, count: int, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:
-        self.count, self.batch_size, self.shuffle = count, batch_size, shuffle
+                 world_size: int = 1, drop_last: bool = False) -> None:
+        self.count, self.batch_size, self.shuffle, self.drop_last = count, batch_size, shuffle, drop_last
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch_start = self.generator.get_state()
@@ -35,7 +35,7 @@ class EpochOrder:
         """Where the epoch's batches start in its order: after the batches already trained, when resuming."""
         skip = self._resume() if self.resuming is not None else 0
         self.epoch_start = self.generator.get_state()
-        return range(skip * self.batch_size, self.shard_size, self.batch_size)
+        return range(skip * self.batch_size, self.batches_per_epoch * self.batch_size, self.batch_size)
 
     @property
     def shard_size(self) -> int:
@@ -68,7 +68,8 @@ class EpochOrder:
 
     @property
     def batches_per_epoch(self) -> int:
-        return -(-self.shard_size // self.batch_size)
+        """Every example in a batch; with `drop_last`, a last batch smaller than the others is left out."""
+        return self.shard_size // self.batch_size if self.drop_last else -(-self.shard_size // self.batch_size)
 
     def __len__(self) -> int:
         return self.batches_per_epoch
@@ -93,8 +94,8 @@ class TensorBatches(EpochOrder):
     """An iterable of (inputs, labels) batches cut from two tensors in the epoch's order."""
 
     def __init__(self, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int, shuffle: bool,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
-        super().__init__(len(labels), batch_size, shuffle, seed, rank, world_size)
+                 seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False) -> None:
+        super().__init__(len(labels), batch_size, shuffle, seed, rank, world_size, drop_last)
         self.inputs, self.labels = inputs, labels
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -15,7 +15,7 @@ from dltrain.data.dense.joint_augment import JointAugment
 from dltrain.data.dense.scenes import image_size_of
 from dltrain.data.image_folder import automatic_size
 from dltrain.data.image_pipeline import UNREADABLE
-from dltrain.data.in_memory import InMemoryDataModule
+from dltrain.data.in_memory import InMemoryDataModule, TensorBatches
 from dltrain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,13 @@ class DenseDataModule(InMemoryDataModule):
 
     def select(self, splits: dict) -> dict:
         return splits
+
+    def batches(self, inputs: torch.Tensor, labels, shuffle: bool, rank: int, world_size: int) -> TensorBatches:
+        """A last training batch of one example is left out (a different one each epoch): batch norm cannot train on
+        a single example where a layer pools it to 1x1 (DeepLabV3's image pooling, a detector's heads)."""
+        shard = len(labels) // world_size if world_size > 1 else len(labels)
+        return TensorBatches(inputs, labels, self.batch_size, shuffle, seed=self.seed, rank=rank,
+                             world_size=world_size, drop_last=shuffle and shard % self.batch_size == 1)
 
     def decide_size(self, images: list[Path]) -> None:
         """image_size: auto, from the headers of (at most 1,000 of) the images."""
