@@ -1,0 +1,65 @@
+"""Explicit feedback: predict the rating a user would give an item; judged by RMSE and MAE beside the RMSE of
+always predicting the training ratings' mean."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from dltrain.tasks.base import Task
+
+
+class RatingTask(Task):
+    """Trains a recommender (a score per (user, item) pair) with the squared error to the ratings. Logs `loss`
+    (MSE), `rmse` and `mae` for train/val/test, and `rmse_mean_baseline` in the test loop: what predicting the
+    training mean for everyone scores, so the user sees what the model adds."""
+
+    model_kinds = ("recommender",)
+    target_kinds = ("ratings",)
+
+    def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
+                 regularization: dict[str, float] | None = None) -> None:
+        super().__init__(model, optimizer, scheduler, regularization)
+        metrics = MetricCollection({"rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
+        self.train_metrics, self.val_metrics, self.test_metrics = (metrics.clone() for _ in range(3))
+        self.baseline = MeanSquaredError(squared=False)
+        self.register_buffer("training_mean", torch.zeros(()))
+        self.eval_stage = "test"
+
+    def setup(self, stage: str) -> None:
+        """The training ratings' mean, the baseline's one prediction (kept in the checkpoint for eval)."""
+        data = self.trainer.datamodule if self.trainer is not None else None
+        if stage == "fit" and data is not None:
+            self.training_mean.fill_(float(data.splits["train"][1].float().mean()))
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
+        pairs, ratings = batch
+        predicted = self(pairs)
+        loss = functional.mse_loss(predicted, ratings)
+        metrics.update(predicted.detach(), ratings)
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(pairs),
+                 sync_dist=stage != "train")
+        self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False, on_epoch=True,
+                      prog_bar=stage != "train", batch_size=len(pairs))
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
+        loss = self._step(batch, self.train_metrics, "train")
+        penalties = self.penalties()
+        for name, penalty in penalties.items():
+            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        return loss + sum(penalties.values())
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
+        self._step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
+        self._step(batch, self.test_metrics, self.eval_stage)
+        ratings = batch[1]
+        self.baseline.update(self.training_mean.expand_as(ratings), ratings)
+        self.log(f"{self.eval_stage}/rmse_mean_baseline", self.baseline, on_step=False, on_epoch=True,
+                 batch_size=len(ratings))
