@@ -67,7 +67,8 @@ def test_train_help_shows_config_groups(dltrain):
     result = dltrain("train", "--help")
     assert result.returncode == 0
     assert ("model: alexnet, autoencoder, conv_autoencoder, dcgan, deeplabv3, encoder_classifier, fasterrcnn, fcn, "
-            "fcos, googlenet, gru, lenet, lstm, mlp, resnet, retinanet, rnn, ssdlite, unet, vae, vgg") in result.stdout
+            "fcos, gmf, googlenet, gru, lenet, lstm, mf, mlp, ncf_mlp, neumf, resnet, retinanet, rnn, ssdlite, unet, "
+            "vae, vgg") in result.stdout
 
 
 def test_version(dltrain):

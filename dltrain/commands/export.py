@@ -200,6 +200,9 @@ def _meaning(trained: dict, outputs) -> str:
     if kind == "gan":
         classes = " and one-hot classes" if model_config.get("conditional") else ""
         return f"images in [0, 1] generated from the codes{classes}"
+    if kind == "recommender":
+        return ("the score of each (user index, item index) pair: the predicted rating (task=rating) or a logit of an "
+                "interaction (task=ranking); preprocessing.state.users and .items map indices to ids")
     if kind == "detector":
         return ("detections of one image per call, the image at exactly the input shape (the size the model was "
                 "trained at): rows of x1, y1, x2, y2 (pixels of that image), score, label; unused rows are -1")
@@ -212,7 +215,7 @@ def _input_shape(inputs, dynamic_batch: bool) -> list:
     shape: list = list(inputs.shape)
     if dynamic_batch:
         shape[0] = "batch"
-    if not inputs.is_floating_point():
+    if not inputs.is_floating_point() and inputs.shape[1] != 2:  # token ids; (user, item) pairs are 2 wide
         shape[1] = "length"
     return shape
 

@@ -60,6 +60,9 @@ def run(cfg: DictConfig) -> None:
     if predictor.model_kind in DENSE:
         _predict_dense(predictor, cfg)
         return
+    if predictor.model_kind == "recommender":
+        _recommend(predictor, cfg)
+        return
     names, inputs = read_inputs(predictor.kind, Path(cfg.input).expanduser(), predictor.data_config,
                                 predictor.state, predictor.spec)
     with torch.no_grad():
@@ -106,6 +109,21 @@ def _predict_dense(predictor: Predictor, cfg: DictConfig) -> None:
         written = f"{output}/boxes.csv and {output}/annotated ({len(rows)} images)"
     more = [("...", f"{len(rows) - 10} more")] if len(rows) > 10 else []
     print_table("dltrain predict", [*rows[:10], *more, ("predictions", written)])
+
+
+def _recommend(predictor: Predictor, cfg: DictConfig) -> None:
+    from dltrain.files import write_text_atomic
+    from dltrain.report import print_table
+    from dltrain.tasks.recommendation.recommending import HEADER, read_users, recommend
+
+    users = read_users(Path(cfg.input).expanduser())
+    rows = recommend(predictor.forward, predictor.state, users, cfg.top_k, cfg.exclude_seen)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([HEADER, *rows])
+    output = write_text_atomic(Path(cfg.output or "recommendations.csv").expanduser(), buffer.getvalue())
+    firsts = [(row[0], f"{row[2]} ({row[3]}){' — ' + row[4] if row[4] else ''}") for row in rows if row[1] == "1"]
+    more = [("...", f"{len(firsts) - 10} more users")] if len(firsts) > 10 else []
+    print_table("dltrain predict", [*firsts[:10], *more, ("recommendations", f"{output} ({len(rows)} rows)")])
 
 
 # Model families whose outputs rebuild their inputs: predict writes their codes and reconstruction errors.
