@@ -155,11 +155,12 @@ def test_leave_last_out_holds_out_each_users_latest_interactions(tmp_path: Path)
 def test_implicit_training_batches_hold_sampled_negatives_the_user_never_touched(tmp_path: Path):
     planted_interactions(tmp_path / "clicks.csv", users=30, items=40, per_user=8)
     data = _data(tmp_path / "clicks.csv", implicit=True, negatives=3, batch_size=16)
-    seen = data.seen_items(("train",))
+    seen = {tuple(pair) for pair in data.splits["train"][0].tolist()}
     pairs, labels = next(iter(data.loader("train", shuffle=True)))
     positives = int(labels.sum())
     assert positives == 16 and len(labels) == 16 * 4
-    assert all(item not in seen[user] for user, item in pairs[positives:].tolist())
+    assert all(tuple(pair) in seen for pair in pairs[:positives].tolist())
+    assert not any(tuple(pair) in seen for pair in pairs[positives:].tolist())
 
 
 def test_duplicates_are_averaged_kept_last_or_refused(tmp_path: Path):

@@ -226,19 +226,12 @@ class RatingsDataModule(InMemoryDataModule):
         """How many training interactions each item has: the popularity baseline's scores."""
         return torch.bincount(self.splits["train"][0][:, 1].cpu(), minlength=len(self.items)).float()
 
-    def seen_items(self, splits: Iterable[str] = ("train",)) -> list[set[int]]:
-        """The items each user interacted with in `splits`."""
-        seen: list[set[int]] = [set() for _ in self.users]
-        for split in splits:
-            for user, item in self.splits[split][0].tolist():
-                seen[user].add(item)
-        return seen
-
     def batches(self, inputs: torch.Tensor, labels: torch.Tensor, shuffle: bool, rank: int,
                 world_size: int) -> Iterable:
         if self.implicit and shuffle:
             return NegativeSampledBatches(inputs, labels, self.batch_size, self.seed, self.negatives,
-                                          len(self.items), self.seen_items(), rank, world_size)
+                                          len(self.items), interaction_codes(inputs, len(self.items)), rank,
+                                          world_size)
         return super().batches(inputs, labels, shuffle, rank, world_size)
 
     def state_dict(self) -> dict:
@@ -250,29 +243,45 @@ class RatingsDataModule(InMemoryDataModule):
 
 
 class NegativeSampledBatches(EpochOrder):
-    """Training batches of implicit feedback: each positive (label 1) followed by `negatives` items the user did not
-    interact with (label 0), drawn afresh every epoch from the order's own generator (so resume redraws them)."""
+    """Training batches of implicit feedback: the batch's positives (label 1), then `negatives` items per positive that
+    its user did not interact with (label 0), drawn afresh every epoch from the order's own generator (so a resumed
+    run draws what an uninterrupted one would)."""
 
     def __init__(self, pairs: torch.Tensor, labels: torch.Tensor, batch_size: int, seed: int, negatives: int,
-                 num_items: int, seen: list[set[int]], rank: int = 0, world_size: int = 1) -> None:
+                 num_items: int, seen_codes: torch.Tensor, rank: int = 0, world_size: int = 1) -> None:
         super().__init__(len(pairs), batch_size, True, seed, rank, world_size)
-        self.pairs, self.negatives, self.num_items = pairs, negatives, num_items
-        self.seen = seen
+        self.pairs, self.negatives, self.num_items, self.seen_codes = pairs, negatives, num_items, seen_codes
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         starts = self.starts()
         order = self._order()
         for start in starts:
             positives = self.pairs[order[start : start + self.batch_size]]
-            users = positives[:, 0].repeat_interleave(self.negatives)
-            items = torch.randint(self.num_items, (len(users),), generator=self.generator)
-            for position, (user, item) in enumerate(zip(users.tolist(), items.tolist(), strict=True)):
-                while item in self.seen[user]:
-                    item = int(torch.randint(self.num_items, (1,), generator=self.generator))
-                items[position] = item
+            users = positives[:, 0].cpu().repeat_interleave(self.negatives)
+            items = draw_negatives(users[:, None], self.num_items, self.seen_codes, self.generator)[:, 0]
             negatives = torch.stack([users, items], dim=1).to(positives.device)
             labels = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))]).to(positives.device)
             yield torch.cat([positives, negatives]), labels
+
+
+def interaction_codes(pairs: torch.Tensor, num_items: int) -> torch.Tensor:
+    """Each (user, item) pair as one sorted int64 code, for membership tests with torch.isin."""
+    pairs = pairs.cpu()
+    return (pairs[:, 0] * num_items + pairs[:, 1]).unique()
+
+
+def draw_negatives(users: torch.Tensor, num_items: int, seen_codes: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Random items, in the shape of `users` (one column per draw), that each user never interacted with (its codes
+    are not in `seen_codes`): drawn uniformly, and drawn again where they clash."""
+    items = torch.randint(num_items, users.shape, generator=generator)
+    for _ in range(1000):
+        clash = torch.isin(users * num_items + items, seen_codes)
+        if not clash.any():
+            return items
+        items[clash] = torch.randint(num_items, (int(clash.sum()),), generator=generator)
+    raise UserError("some users have interacted with nearly every item: there are too few items to draw negatives",
+                    "use data.implicit=false (ratings), or more items")
 
 
 def _number(field: str) -> float:

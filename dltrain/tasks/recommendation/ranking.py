@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional
 from torchmetrics import MeanMetric
 
+from dltrain.data.ratings import draw_negatives, interaction_codes
 from dltrain.tasks.base import Task
 
 LOSSES = ("bce", "bpr")
@@ -65,11 +66,10 @@ class RankingTask(Task):
         """Every interaction of every split marks an item its user has seen (never drawn as a negative); the sampling
         restarts from the data's seed, so each evaluation ranks against the same negatives."""
         data = self.trainer.datamodule
-        pairs = torch.cat([data.splits[split][0].cpu() for split in ("train", "val", "test")])
         self.num_items = len(data.items)
-        self.seen_codes = (pairs[:, 0] * self.num_items + pairs[:, 1]).unique()
-        self.train_codes = (data.splits["train"][0][:, 0].cpu() * self.num_items
-                            + data.splits["train"][0][:, 1].cpu()).unique()
+        every_split = torch.cat([data.splits[split][0].cpu() for split in ("train", "val", "test")])
+        self.seen_codes = interaction_codes(every_split, self.num_items)
+        self.train_codes = interaction_codes(data.splits["train"][0], self.num_items)
         self.popularity = data.popularity()
         self.negative_generator = torch.Generator().manual_seed(data.seed)
 
@@ -86,7 +86,8 @@ class RankingTask(Task):
             candidates = torch.arange(self.num_items).expand(len(users), -1)
             excluded = torch.isin(users[:, None] * self.num_items + candidates, self.train_codes)
         else:
-            negatives = self._negatives(users)
+            negatives = draw_negatives(users[:, None].expand(-1, self.eval_negatives), self.num_items,
+                                       self.seen_codes, self.negative_generator)
             candidates = torch.cat([items[:, None], negatives], dim=1)
             excluded = torch.zeros_like(candidates, dtype=torch.bool)
         flat = torch.stack([users[:, None].expand_as(candidates), candidates], dim=2).reshape(-1, 2)
@@ -105,16 +106,6 @@ class RankingTask(Task):
         hits = (rank < self.k).float()
         gains = torch.where(rank < self.k, 1 / torch.log2(rank.double() + 2), torch.zeros((), dtype=torch.float64))
         return hits, gains.float()
-
-    def _negatives(self, users: torch.Tensor) -> torch.Tensor:
-        """`eval_negatives` items per user that it never interacted with."""
-        negatives = torch.randint(self.num_items, (len(users), self.eval_negatives), generator=self.negative_generator)
-        for _ in range(1000):
-            clash = torch.isin(users[:, None] * self.num_items + negatives, self.seen_codes)
-            if not clash.any():
-                return negatives
-            negatives[clash] = torch.randint(self.num_items, (int(clash.sum()),), generator=self.negative_generator)
-        raise ValueError("users have interacted with nearly every item: too few items to draw negatives from")
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._evaluate(batch)
