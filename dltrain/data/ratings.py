@@ -265,9 +265,18 @@ class NegativeSampledBatches(EpochOrder):
 
 
 def interaction_codes(pairs: torch.Tensor, num_items: int) -> torch.Tensor:
-    """Each (user, item) pair as one sorted int64 code, for membership tests with torch.isin."""
+    """Each (user, item) pair as one int64 code, sorted, for membership tests (see contains)."""
     pairs = pairs.cpu()
     return (pairs[:, 0] * num_items + pairs[:, 1]).unique()
+
+
+def contains(sorted_codes: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Whether each of `codes` is in `sorted_codes` (ascending): a binary search, where torch.isin would sort the
+    hundred thousand seen codes again on every batch."""
+    if not len(sorted_codes):
+        return torch.zeros_like(codes, dtype=torch.bool)
+    position = torch.searchsorted(sorted_codes, codes).clamp(max=len(sorted_codes) - 1)
+    return sorted_codes[position] == codes
 
 
 def draw_negatives(users: torch.Tensor, num_items: int, seen_codes: torch.Tensor,
@@ -276,7 +285,7 @@ def draw_negatives(users: torch.Tensor, num_items: int, seen_codes: torch.Tensor
     are not in `seen_codes`): drawn uniformly, and drawn again where they clash."""
     items = torch.randint(num_items, users.shape, generator=generator)
     for _ in range(1000):
-        clash = torch.isin(users * num_items + items, seen_codes)
+        clash = contains(seen_codes, users * num_items + items)
         if not clash.any():
             return items
         items[clash] = torch.randint(num_items, (int(clash.sum()),), generator=generator)

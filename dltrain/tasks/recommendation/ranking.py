@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional
 from torchmetrics import MeanMetric
 
-from dltrain.data.ratings import draw_negatives, interaction_codes
+from dltrain.data.ratings import contains, draw_negatives, interaction_codes
 from dltrain.tasks.base import Task
 
 LOSSES = ("bce", "bpr")
@@ -84,7 +84,7 @@ class RankingTask(Task):
         users, items = pairs[:, 0], pairs[:, 1]
         if self.full_ranking:
             candidates = torch.arange(self.num_items).expand(len(users), -1)
-            excluded = torch.isin(users[:, None] * self.num_items + candidates, self.train_codes)
+            excluded = contains(self.train_codes, users[:, None] * self.num_items + candidates)
         else:
             negatives = draw_negatives(users[:, None].expand(-1, self.eval_negatives), self.num_items,
                                        self.seen_codes, self.negative_generator)
