@@ -86,6 +86,8 @@ def describe_inputs(spec: dict[str, Any], kind: str | None) -> str:
         inputs = f"clips as {size[0]} frames x {size[1]} mel bands"
     elif kind == "observations" and len(size) == 1:
         return f"observations of {size[0]} numbers, {spec.get('num_classes')} actions"
+    elif kind == "interactions":
+        return f"interactions of {count(spec.get('num_users', 0))} users with {count(spec.get('num_items', 0))} items"
     else:
         inputs = f"inputs of size {[channels, *size]}"
     classes = spec.get("num_classes")
