@@ -195,3 +195,16 @@ def test_a_classifier_is_refused_for_ratings(tmp_path: Path):
     assert_user_error(result, "recommender", "model=mf")
     result = run_in_process("train", "model=mf", "data=ratings", "data.path=r.csv", cwd=tmp_path)
     assert_user_error(result, "task=classification learns from classes", "gives ratings")
+
+
+def test_movielens_reads_grouplens_files_under_its_root_and_says_where_they_go(tmp_path: Path):
+    from dltrain.data.movielens import MovieLensDataModule
+
+    (tmp_path / "ml-100k").mkdir()
+    (tmp_path / "ml-100k" / "u.data").write_text("".join(f"{user}\t{item}\t{1 + (user + item) % 5}\t{user * item}\n"
+                                                         for user in range(1, 8) for item in range(1, 6)))
+    data = MovieLensDataModule(str(tmp_path), seed=0)
+    data.setup()
+    assert data.spec == {"num_users": 7, "num_items": 5, "input_kind": "interactions"}
+    result = run_in_process("train", "experiment=movielens_neumf", "data.root=nowhere", cwd=tmp_path)
+    assert_user_error(result, "no MovieLens file at nowhere/ml-100k/u.data", "ml-100k.zip", "data.download=true")
