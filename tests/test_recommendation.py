@@ -208,3 +208,18 @@ def test_movielens_reads_grouplens_files_under_its_root_and_says_where_they_go(t
     assert data.spec == {"num_users": 7, "num_items": 5, "input_kind": "interactions"}
     result = run_in_process("train", "experiment=movielens_neumf", "data.root=nowhere", cwd=tmp_path)
     assert_user_error(result, "no MovieLens file at nowhere/ml-100k/u.data", "ml-100k.zip", "data.download=true")
+
+
+@pytest.mark.slow
+def test_autorec_rebuilds_planted_ratings_from_its_checkpoint_alone(tmp_path: Path):
+    planted_ratings(tmp_path / "ratings.csv")
+    result = run_in_process("train", "task=rating", "model=autorec", "data=ratings", "data.path=ratings.csv",
+                            "optimizer.lr=0.003", "scheduler=none", "trainer.max_epochs=25", "hydra.run.dir=run",
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    print(f"AutoRec: test RMSE {metrics['test/rmse']:.3f} (mean {metrics['test/rmse_mean_baseline']:.3f})")
+    assert metrics["test/rmse"] <= 0.6 * metrics["test/rmse_mean_baseline"]
+    result = run_in_process("eval", "run=run", cwd=tmp_path)  # the training ratings come back with the weights
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["test/rmse"] == pytest.approx(metrics["test/rmse"])

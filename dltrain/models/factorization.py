@@ -101,3 +101,28 @@ class NeuMF(nn.Module):
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.output(torch.cat([self.gmf.features(pairs), self.mlp.features(pairs)], dim=1)).squeeze(1)
+
+
+class AutoRec(nn.Module):
+    """I-AutoRec (Sedhain et al. 2015): each item's column of training ratings (one value per user, 0 where unrated)
+    through a one-hidden-layer autoencoder; the rebuilt column holds the predicted ratings of every user. The training
+    ratings are a buffer filled once from the data (`observe`), kept in the checkpoint with the weights."""
+
+    display_name = "AutoRec"
+
+    def __init__(self, num_users: int, num_items: int, hidden_size: int = 500, activation: str = "sigmoid",
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.register_buffer("ratings", torch.zeros(num_items, num_users))
+        self.encoder = nn.Sequential(nn.Linear(num_users, hidden_size), make_activation(activation),
+                                     *([nn.Dropout(dropout)] if dropout else []))
+        self.decoder = nn.Linear(hidden_size, num_users)
+
+    def observe(self, pairs: torch.Tensor, ratings: torch.Tensor) -> None:
+        """The training ratings, (user, item) pairs and their values, as the item columns the model reads."""
+        self.ratings.zero_()
+        self.ratings[pairs[:, 1], pairs[:, 0]] = ratings.to(self.ratings.dtype)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        rebuilt = self.decoder(self.encoder(self.ratings[pairs[:, 1]]))
+        return rebuilt.gather(1, pairs[:, :1]).squeeze(1)

@@ -31,10 +31,14 @@ class RatingTask(Task):
         self.eval_stage = "test"
 
     def setup(self, stage: str) -> None:
-        """The training ratings' mean, the baseline's one prediction (kept in the checkpoint for eval)."""
+        """The training ratings' mean, the baseline's one prediction, and for a model that reads the training ratings
+        themselves (AutoRec's `observe`) those; both kept in the checkpoint for eval and predict."""
         data = self.trainer.datamodule if self.trainer is not None else None
         if stage == "fit" and data is not None:
-            self.training_mean.fill_(float(data.splits["train"][1].float().mean()))
+            pairs, ratings = data.splits["train"]
+            self.training_mean.fill_(float(ratings.float().mean()))
+            if hasattr(self.model, "observe"):
+                self.model.observe(pairs.to(self.training_mean.device), ratings.to(self.training_mean.device))
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str) -> torch.Tensor:
         pairs, ratings = batch
