@@ -85,6 +85,7 @@ def test_neumf_ranks_held_out_items_far_above_popularity(ranked: Path):
     print(f"NeuMF: HR@10 {metrics['test/hr_10']:.3f} vs popularity {metrics['test/hr_10_popularity']:.3f}, "
           f"NDCG@10 {metrics['test/ndcg_10']:.3f} vs {metrics['test/ndcg_10_popularity']:.3f}")
     assert metrics["test/hr_10"] >= metrics["test/hr_10_popularity"] + 0.1
+    assert 10 / 299 < metrics["test/coverage_10"] <= 1  # more than the popular ten for everyone
     assert "monitor: val/ndcg_10" in (ranked / "config.yaml").read_text()
     result = run_in_process("eval", f"run={ranked}", cwd=ranked.parent)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -223,3 +224,20 @@ def test_autorec_rebuilds_planted_ratings_from_its_checkpoint_alone(tmp_path: Pa
     result = run_in_process("eval", "run=run", cwd=tmp_path)  # the training ratings come back with the weights
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["test/rmse"] == pytest.approx(metrics["test/rmse"])
+
+
+def test_bpr_full_ranking_and_seen_items_on_request(tmp_path: Path):
+    planted_interactions(tmp_path / "clicks.csv", users=40, items=50, per_user=10)
+    result = run_in_process("train", "task=ranking", "task.loss=bpr", "task.full_ranking=true", "model=gmf",
+                            "data=ratings", "data.path=clicks.csv", "data.implicit=true", "data.split=leave_last_out",
+                            "trainer.max_epochs=2", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert all(0 <= metrics[key] <= 1 for key in ("test/hr_10", "test/ndcg_10", "test/coverage_10"))
+    (tmp_path / "users.txt").write_text("3\n")
+    for exclude, name in (("true", "unseen.csv"), ("false", "all.csv")):
+        result = run_in_process("predict", "run=run", "input=users.txt", "top_k=50", f"exclude_seen={exclude}",
+                                f"output={name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    unseen, every = ((tmp_path / name).read_text().splitlines()[1:] for name in ("unseen.csv", "all.csv"))
+    assert 0 < len(unseen) < len(every)  # every item the data has, or those user 3 did not train on

@@ -23,8 +23,9 @@ class RankingTask(Task):
     Evaluation follows He et al. (2017): every held-out interaction is ranked among `eval_negatives` (99) items its
     user never interacted with, drawn with a fixed seed so that eval reproduces them; `full_ranking` ranks it among all
     items the user has not trained on instead. Logs `hr_<k>` (the share ranked in the top k) and `ndcg_<k>`, and the
-    same for the popularity baseline (items ranked by their training interactions), `hr_<k>_popularity`. best.ckpt and
-    early stopping follow val/ndcg_<k>."""
+    same for the popularity baseline (items ranked by their training interactions), `hr_<k>_popularity`; the test adds
+    `coverage_<k>`, the share of the catalogue in the test users' top k. best.ckpt and early stopping follow
+    val/ndcg_<k>."""
 
     model_kinds = ("recommender",)
     target_kinds = ("ratings",)
@@ -78,6 +79,7 @@ class RankingTask(Task):
 
     def on_test_epoch_start(self) -> None:
         self._start_evaluation()
+        self.recommended: set[int] = set()
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
         pairs = batch[0].cpu()
@@ -112,12 +114,25 @@ class RankingTask(Task):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._evaluate(batch)
+        self._recommended_items(batch[0][:, 0].cpu().unique())
+
+    def _recommended_items(self, users: torch.Tensor) -> None:
+        """Adds the top k of every item for each of `users` (its training items left out) to `recommended`, whose
+        share of the catalogue is the test's coverage: a model that recommends the same few items to everyone has
+        little, however well it ranks them."""
+        candidates = torch.arange(self.num_items).expand(len(users), -1)
+        flat = torch.stack([users[:, None].expand_as(candidates), candidates], dim=2).reshape(-1, 2)
+        with torch.no_grad():
+            scores = self(flat.to(self.device)).float().cpu().reshape(candidates.shape)
+        scores[contains(self.train_codes, users[:, None] * self.num_items + candidates)] = float("-inf")
+        self.recommended.update(scores.topk(min(self.k, self.num_items), dim=1).indices.flatten().tolist())
 
     def on_validation_epoch_end(self) -> None:
         self._log_figures("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_figures(self.eval_stage)
+        self.log(f"{self.eval_stage}/coverage_{self.k}", len(self.recommended) / self.num_items)
 
     def _log_figures(self, stage: str) -> None:
         logged = {}
