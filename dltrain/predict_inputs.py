@@ -31,7 +31,7 @@ def read_inputs(kind: str | None, source: Path, data_config: dict, state: dict,
     return names, inputs
 
 
-def _files(source: Path, suffixes: set[str], kind: str) -> list[Path]:
+def input_files(source: Path, suffixes: set[str], kind: str) -> list[Path]:
     if source.is_file():
         if source.suffix.lower() not in suffixes:
             raise UserError(f"input {source} is not one of the {kind} this model reads",
@@ -44,7 +44,7 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
     from dltrain.data.image_pipeline import EXTENSIONS, UNREADABLE, ImageBatchPipeline, decode_image
 
     size, channels = spec["input_size"][0], spec["in_channels"]
-    paths = _files(source, EXTENSIONS, "images")
+    paths = input_files(source, EXTENSIONS, "images")
     images = []
     for path in paths:
         try:
@@ -94,7 +94,7 @@ def _clips(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[li
     from dltrain.data.spectrogram import LogMelSpectrogram
     from dltrain.data.wav import read_clip
 
-    paths = _files(source, {".wav"}, "clips")
+    paths = input_files(source, {".wav"}, "clips")
     if not paths:
         return [], torch.empty(0)
     rate, duration = state["sample_rate"], state["duration"]

@@ -43,11 +43,11 @@ def run(cfg: DictConfig) -> None:
         model = OneHotConditioned(model).eval()
     detects = _detects(trained)
     if detects:
-        from dltrain.models.detectors import DetectionRows
+        from dltrain.models.detectors import DetectionRows, one_image_at_a_time
 
         model = DetectionRows(model).eval()
     with torch.no_grad():
-        reference = _one_image_at_a_time(model)(inputs) if detects else model(inputs)
+        reference = one_image_at_a_time(model)(inputs) if detects else model(inputs)
     traced_with = inputs[:1] if detects else inputs[:2] if cfg.dynamic_batch else inputs
 
     run_dir = run_directory_of(path)
@@ -59,7 +59,7 @@ def run(cfg: DictConfig) -> None:
         for name in formats:
             runner = _exported(name, model, traced_with, staging / FILE_NAMES[name], cfg, dynamic=not detects)
             if detects:
-                runner = _one_image_at_a_time(runner)
+                runner = one_image_at_a_time(runner)
             figures = agreement(reference, runner(inputs))
             if not figures["max_abs_diff"] <= cfg.atol:
                 raise UserError(f"the {name} export differs from PyTorch by {figures['max_abs_diff']:.3g} > atol="
@@ -100,13 +100,6 @@ def _detects(trained: dict) -> bool:
     from dltrain.assemble import model_kind
 
     return model_kind(trained["model"]["_target_"]) == "detector"
-
-
-def _one_image_at_a_time(run):
-    """An exported detector reads one image per call (see DetectionRows): a batch is run image by image."""
-    import torch
-
-    return lambda images: torch.cat([run(image[None]) for image in images])
 
 
 def _generates(trained: dict) -> bool:

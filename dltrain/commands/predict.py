@@ -191,11 +191,10 @@ def _trained(cfg: DictConfig) -> Predictor:
 def _detections(run: Callable) -> Callable:
     """An exported detector takes one image per call and answers rows (see DetectionRows): as the trained one does,
     a batch in, a dict of boxes, scores and labels per image out."""
-    import torch
+    from dltrain.models.detectors import detections_from_rows, one_image_at_a_time
 
-    from dltrain.models.detectors import detections_from_rows
-
-    return lambda images: detections_from_rows(torch.cat([run(image[None]) for image in images]))
+    each = one_image_at_a_time(run)
+    return lambda images: detections_from_rows(each(images))
 
 
 def _exported(path: Path) -> Predictor:

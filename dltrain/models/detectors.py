@@ -259,6 +259,11 @@ class DetectionRows(nn.Module):
         return pad(rows, (0, 0, 0, self.detector.detections_per_image - rows.shape[0]), value=-1.0)[None]
 
 
+def one_image_at_a_time(run):
+    """An exported detector (DetectionRows) reads one image per call: a batch run image by image, rows concatenated."""
+    return lambda images: torch.cat([run(image[None]) for image in images])
+
+
 def detections_from_rows(rows: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     """DetectionRows' output (N, D, 6) back to a dict of boxes, scores and labels per image."""
     detections = []

@@ -26,11 +26,11 @@ def read_scenes(source: Path, data_config: dict, spec: dict) -> tuple[list[Path]
     was), with each one's own (width, height)."""
     from dltrain.data.dense.scenes import decode_scene, image_size_of
     from dltrain.data.image_pipeline import EXTENSIONS, UNREADABLE, ImageBatchPipeline
-    from dltrain.predict_inputs import _files
+    from dltrain.predict_inputs import input_files
 
     if not source.exists():
         raise UserError(f"input: no such file or folder '{source}'", "pass an image or a folder of images")
-    paths = _files(source, EXTENSIONS, "images")
+    paths = input_files(source, EXTENSIONS, "images")
     if not paths:
         raise UserError(f"found no images in {source}", f"pass a file or a folder of them ({', '.join(EXTENSIONS)})")
     size, channels = spec["input_size"][0], spec["in_channels"]
