@@ -20,7 +20,7 @@ from dltrain.errors import UserError
 RUNS_ROOT = Path("runs")
 # What `resume=` lets a command line change: how long to train, where, and how to log; the rest is the run's own.
 RESUMABLE_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.devices", "trainer.accelerator",
-                  "trainer.num_nodes", "verbose", "resume")
+                  "trainer.num_nodes", "verbose", "last_checkpoint_every", "resume")
 RESUMABLE_GROUPS = ("logger",)
 # What dltrain writes into a run directory: what `overwrite=true` removes, and nothing else.
 RUN_FILES = ("checkpoints", "logs", "tensorboard", "export", ".hydra", "config.yaml", "metrics.csv", "metrics.json",

@@ -1,5 +1,6 @@
 """Lightning's CSV logger, made to survive a run's life: resumed, its earlier rows are kept (Lightning's own writer
-deletes the file when it finds one), and every save replaces the file atomically (a kill never leaves half a row)."""
+deletes the file when it finds one), and a kill never leaves half a row: new rows are appended in one write, and the
+file is replaced atomically when its columns change."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from dltrain.files import write_text_atomic
 
 
 class ResumableMetricsWriter(ExperimentWriter):
-    """Keeps the rows already in metrics.csv whose step comes before `resumed_step` (None: a new run keeps none),
-    and writes all rows, old and new, at every save."""
+    """Keeps the rows already in metrics.csv whose step comes before `resumed_step` (None: a new run keeps none).
+    Lightning saves after every logging call: rewriting the whole file each time made a long run's logging grow
+    with the square of its length, so rows are appended, and the file rewritten only when a new column appears."""
 
     def __init__(self, log_dir: str, resumed_step: int | None = None) -> None:
         path = Path(log_dir) / self.NAME_METRICS_FILE
@@ -28,6 +30,7 @@ class ResumableMetricsWriter(ExperimentWriter):
         super().__init__(log_dir)
         self.rows = kept
         self.metrics_keys = sorted({key for row in kept for key in row})
+        self.written = False
 
     def _check_log_dir_exists(self) -> None:
         """Lightning's writer deletes a metrics.csv it finds here; this one rewrites it whole at every save."""
@@ -35,14 +38,23 @@ class ResumableMetricsWriter(ExperimentWriter):
     def save(self) -> None:
         if not self.metrics:
             return
-        self._record_new_keys()
-        self.rows += self.metrics
-        self.metrics = []
+        new_keys = self._record_new_keys()
+        fresh, self.metrics = self.metrics, []
+        self.rows += fresh
+        if new_keys or not self.written:
+            write_text_atomic(self.metrics_file_path, self._csv(self.rows, header=True))
+            self.written = True
+            return
+        with open(self.metrics_file_path, "a", newline="", encoding="utf-8") as handle:
+            handle.write(self._csv(fresh, header=False))
+
+    def _csv(self, rows: list[dict[str, Any]], header: bool) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.metrics_keys, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text_atomic(self.metrics_file_path, buffer.getvalue())
+        if header:
+            writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
 
 
 class CSVLogger(LightningCSVLogger):

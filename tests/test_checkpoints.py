@@ -49,3 +49,27 @@ def test_run_directory_lookup(tmp_path: Path):
     assert run_directory_of(last) == tmp_path.resolve()
     with pytest.raises(UserError, match="exactly one"):
         find_checkpoint(str(tmp_path), str(last))
+
+
+def test_last_checkpoint_waits_for_its_interval_but_always_writes_the_last_epoch(tmp_path: Path, monkeypatch):
+    from types import SimpleNamespace
+
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from dltrain.callbacks import LastCheckpoint
+
+    written = []
+    monkeypatch.setattr(ModelCheckpoint, "on_train_epoch_end", lambda self, trainer, module: written.append(
+        trainer.current_epoch))
+    clock = iter([0.0, 10.0, 20.0, 70.0, 80.0, 90.0, 100.0, 110.0])
+    monkeypatch.setattr("dltrain.callbacks.time.monotonic", lambda: next(clock))
+    last = LastCheckpoint(tmp_path, every_seconds=60)  # starts its clock at 0
+    for epoch in range(4):
+        trainer = SimpleNamespace(current_epoch=epoch, max_epochs=4, max_steps=-1, global_step=10 * epoch,
+                                  should_stop=False)
+        last.on_train_epoch_end(trainer, None)
+    # 10 s, 20 s: not yet; 70 s: due; the fourth epoch is the last one.
+    assert written == [2, 3]
+    early = SimpleNamespace(current_epoch=0, max_epochs=30, max_steps=-1, global_step=5, should_stop=True)
+    by_steps = SimpleNamespace(current_epoch=0, max_epochs=-1, max_steps=5, global_step=5, should_stop=False)
+    assert LastCheckpoint._last_epoch(early) and LastCheckpoint._last_epoch(by_steps)

@@ -19,8 +19,9 @@ from dltrain.lifecycle import claim_run_directory
 from tests.conftest import assert_user_error, run_dltrain, run_in_process
 from tests.resuming import REPO, metrics_rows, same_run, status
 
-# Six epochs of the default LeNet-5 with dropout and augmentation: every random generator matters.
-RUN = ["trainer.max_epochs=6", "model.dropout=0.2"]
+# Six epochs of the default LeNet-5 with dropout and augmentation: every random generator matters. last.ckpt after
+# every epoch, so that a kill can land anywhere after the first.
+RUN = ["trainer.max_epochs=6", "model.dropout=0.2", "last_checkpoint_every=0"]
 
 
 @pytest.fixture(scope="module")

@@ -75,9 +75,9 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         EpochMetricsCSV,
         EpochProgress,
         GracefulStop,
+        LastCheckpoint,
         RandomState,
         RunMetadata,
-        last_checkpoint,
     )
     from dltrain.files import write_json_atomic, write_text_atomic
     from dltrain.lifecycle import write_status
@@ -93,7 +93,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
                                       config["callbacks"].items() if node], task)
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
                  RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
-                 last_checkpoint(run_dir / "checkpoints")]
+                 LastCheckpoint(run_dir / "checkpoints", config.get("last_checkpoint_every", 0))]
     if not verbose:
         every_run.append(EpochProgress())
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False

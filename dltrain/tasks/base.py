@@ -16,6 +16,7 @@ from dltrain.optim import (
     stretch_schedules,
     without_schedule_lengths,
 )
+from dltrain.tasks.batch_means import BatchMeans
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,9 @@ class Task(pl.LightningModule):
     # The kinds of targets the task learns from (see assemble.check_targets): classes, which the tasks that learn
     # without labels take too, and ignore.
     target_kinds: tuple[str, ...] = ("classes",)
+    # Batch figures logged at every `trainer.log_every_n_steps`-th training step as well, as train/<name>_step, their
+    # epoch means then being train/<name>_epoch.
+    step_figures: tuple[str, ...] = ("loss",)
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None) -> None:
@@ -44,6 +48,9 @@ class Task(pl.LightningModule):
         self.regularization = {"l1": 0.0, "l2": 0.0, **(regularization or {})}
         self.learning_rate_scales: dict[str, float] = {}
         self.saved_schedule_lengths: list[dict[str, Any]] = []
+        # The name the test loop logs under: `dltrain eval data.split=val` renames it.
+        self.eval_stage = "test"
+        self.batch_means: dict[str, BatchMeans] = {}
 
     def forward(self, inputs: torch.Tensor) -> Any:
         return self.model(inputs)
@@ -55,6 +62,55 @@ class Task(pl.LightningModule):
         groups = parameter_groups(self.model, self.learning_rate_scales)
         return lightning_optimizers(self.optimizer_config, self.scheduler_config, groups,
                                     self.trainer.estimated_stepping_batches)
+
+    def log_batch(self, stage: str, figures: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Add a batch's figures (losses, penalties) to the loop's means, logged once at its end as <stage>/<name>;
+        the `step_figures` of training batches are also logged when Lightning writes its step logs."""
+        self.batch_means.setdefault(stage, BatchMeans()).add(figures, batch_size)
+        if stage == "train" and self._writes_step_logs():
+            shown = {f"train/{name}_step": figures[name].detach() for name in self.step_figures if name in figures}
+            if shown:
+                self.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, batch_size=batch_size)
+
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        """Figures of a whole loop (train, val or test), computed at its end from states its batches accumulated
+        (metrics, confusion matrices), as name -> value; logged as <stage>/<name>. None here."""
+        return {}
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
+        """The training loop's figures are logged with its last batch, so that the callbacks that report the epoch
+        see them (Lightning calls them before the module's own on_train_epoch_end)."""
+        if batch_index + 1 >= self.trainer.num_training_batches:
+            self.log_loop("train")
+
+    def on_train_epoch_end(self) -> None:
+        """An epoch cut short (trainer.max_steps) logs its figures here, for the logger."""
+        if "train" in self.batch_means:
+            self.log_loop("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_loop("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_loop("test")
+
+    def log_loop(self, loop: str) -> None:
+        """The means of the loop's batch figures and its `loop_figures`, averaged over processes. The test loop
+        logs under `eval_stage`."""
+        stage = self.eval_stage if loop == "test" else loop
+        means = self.batch_means.pop(stage, None)
+        logged = {}
+        for name, value in (means.means() if means else {}).items():
+            suffix = "_epoch" if loop == "train" and name in self.step_figures else ""
+            logged[f"{stage}/{name}{suffix}"] = value
+        logged.update({f"{stage}/{name}": value for name, value in self.loop_figures(loop).items()})
+        if logged:
+            self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=loop != "test", sync_dist=True, batch_size=1)
+
+    def _writes_step_logs(self) -> bool:
+        """Whether Lightning writes step logs after this batch (every trainer.log_every_n_steps-th)."""
+        connector = getattr(self.trainer, "_logger_connector", None)
+        return bool(getattr(connector, "should_update_logs", True))
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resuming: the schedules are built for this run's length (see optim.SCHEDULE_LENGTH_STATE)."""

@@ -15,10 +15,12 @@ from dltrain.tasks.base import Task
 class ClassificationTask(Task):
     """Trains `model` (inputs -> logits) with cross-entropy.
 
-    Logs `train/loss`, `train/acc`, `val/loss`, `val/acc`, `val/f1` and, in the test loop,
+    Logs `train/loss`, `train/acc`, `train/f1`, `val/loss`, `val/acc`, `val/f1` and, in the test loop,
     `<eval_stage>/loss|acc|f1` (eval_stage is `test` unless an evaluation of another split renames it).
     The test loop also fills `confusion` for a confusion-matrix plot. A model that returns a tuple while
     training (GoogLeNet's auxiliary classifiers) has its extra outputs' losses added, times aux_loss_weight.
+    Training accuracy and F1 come from a confusion count kept on the device (one bincount a batch, no
+    synchronisation); evaluation loops use torchmetrics.
     """
 
     # The model families (their modules' MODEL_KIND) this task can train.
@@ -30,41 +32,60 @@ class ClassificationTask(Task):
         super().__init__(model, optimizer, scheduler, regularization)
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.aux_loss_weight = aux_loss_weight
-        metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro"),
-                                    "f1": MulticlassF1Score(num_classes, average="macro")})
-        self.train_metrics = metrics.clone()
+        self.num_classes = num_classes
+        metrics = MetricCollection({"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False),
+                                    "f1": MulticlassF1Score(num_classes, average="macro", validate_args=False)})
         self.val_metrics = metrics.clone()
         self.test_metrics = metrics.clone()
-        self.confusion = MulticlassConfusionMatrix(num_classes)
-        self.eval_stage = "test"
+        self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
+        self.train_counts: torch.Tensor | None = None
 
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], metrics: MetricCollection, stage: str,
-                  on_step: bool) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-        inputs, labels = batch
-        outputs = self(inputs)
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
+                                                                             tuple[torch.Tensor, ...]]:
+        outputs = self(batch[0])
         logits, auxiliary = (outputs[0], tuple(outputs[1:])) if isinstance(outputs, tuple) else (outputs, ())
-        loss = self.loss(logits, labels)
-        metrics.update(logits, labels)
-        batch_size = len(labels)
-        # Evaluation losses are averaged over all processes so that every rank monitors the same val/loss.
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=batch_size,
-                 sync_dist=stage != "train")
-        self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False,
-                      on_epoch=True, prog_bar=stage != "train", batch_size=batch_size)
-        return loss, logits, auxiliary
+        return self.loss(logits, batch[1]), logits, auxiliary
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
-        loss, _, auxiliary = self._evaluate(batch, self.train_metrics, "train", on_step=True)
+        loss, logits, auxiliary = self._evaluate(batch)
+        labels = batch[1]
         penalties = self.penalties()
         if auxiliary:
-            penalties["aux"] = self.aux_loss_weight * sum(self.loss(extra, batch[1]) for extra in auxiliary)
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[1]))
+            penalties["aux"] = self.aux_loss_weight * sum(self.loss(extra, labels) for extra in auxiliary)
+        self.log_batch("train", {"loss": loss, **penalties}, len(labels))
+        pairs = torch.bincount(labels * self.num_classes + logits.detach().argmax(dim=1),
+                               minlength=self.num_classes**2)
+        self.train_counts = pairs if self.train_counts is None else self.train_counts + pairs
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
-        self._evaluate(batch, self.val_metrics, "val", on_step=False)
+        loss, logits, _ = self._evaluate(batch)
+        self.log_batch("val", {"loss": loss}, len(batch[1]))
+        self.val_metrics.update(logits, batch[1])
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
-        _, logits, _ = self._evaluate(batch, self.test_metrics, self.eval_stage, on_step=False)
+        loss, logits, _ = self._evaluate(batch)
+        self.log_batch(self.eval_stage, {"loss": loss}, len(batch[1]))
+        self.test_metrics.update(logits, batch[1])
         self.confusion.update(logits, batch[1])
+
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        if loop == "train":
+            counts, self.train_counts = self.train_counts, None
+            return {} if counts is None else accuracy_and_f1(counts.view(self.num_classes, self.num_classes))
+        metrics = self.val_metrics if loop == "val" else self.test_metrics
+        figures = metrics.compute()
+        metrics.reset()
+        return figures
+
+
+def accuracy_and_f1(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Accuracy and macro F1 from a confusion count (rows: true class, columns: predicted), as torchmetrics
+    computes them: classes neither present nor predicted are left out of the F1 mean."""
+    confusion = confusion.double()
+    true_positives = confusion.diagonal()
+    wrong = confusion.sum(dim=0) + confusion.sum(dim=1) - 2 * true_positives
+    seen = (true_positives + wrong) > 0
+    f1 = 2 * true_positives / (2 * true_positives + wrong).clamp_min(1)
+    return {"acc": (true_positives.sum() / confusion.sum().clamp_min(1)).float(),
+            "f1": (f1[seen].sum() / seen.sum().clamp_min(1)).float()}

@@ -35,7 +35,6 @@ class CTCTask(Task):
             raise ValueError(f"the alphabet has {len(self.alphabet)} symbols but the model {num_classes} outputs")
         self.error_rates = nn.ModuleDict({stage: nn.ModuleDict({"cer": CharErrorRate(), "wer": WordErrorRate()})
                                           for stage in ("val", "test")})
-        self.eval_stage = "test"
 
     def on_fit_start(self) -> None:
         """CUDA's CTC backward has no deterministic kernel: under `trainer.deterministic=true` it would stop the
@@ -56,10 +55,8 @@ class CTCTask(Task):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         inputs, targets = batch
         loss = self._loss(self(inputs), targets)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(targets))
+        self.log_batch("train", {"loss": loss, **penalties}, len(targets))
         return loss + sum(penalties.values())
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, rates: nn.ModuleDict) -> None:
@@ -70,12 +67,19 @@ class CTCTask(Task):
         expected = [spell([i for i in row if i != BLANK_ID], self.alphabet) for row in targets.tolist()]
         for rate in rates.values():
             rate.update(predicted, expected)
-        self.log(f"{stage}/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(targets), sync_dist=True)
-        self.log_dict({f"{stage}/{name}": rate for name, rate in rates.items()}, on_epoch=True, prog_bar=True,
-                      batch_size=len(targets))
+        self.log_batch(stage, {"loss": loss}, len(targets))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._evaluate(batch, "val", self.error_rates["val"])
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._evaluate(batch, self.eval_stage, self.error_rates["test"])
+
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        if loop == "train":
+            return {}
+        rates = self.error_rates[loop]
+        figures = {name: rate.compute() for name, rate in rates.items()}
+        for rate in rates.values():
+            rate.reset()
+        return figures

@@ -35,19 +35,14 @@ class DetectionTask(Task):
         self.pictures, self.picture_threshold = pictures, picture_threshold
         self.val_precision = mean_average_precision(per_class=False)
         self.test_precision = mean_average_precision(per_class=True)
-        self.eval_stage = "test"
 
     def training_step(self, batch: tuple[torch.Tensor, Targets], batch_index: int) -> torch.Tensor:
         images, targets = batch
         losses = self.model(images, targets)
         loss = sum(losses.values())
-        size = len(images)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log_dict({f"train/{name.removeprefix('loss_')}": value for name, value in losses.items()},
-                      on_step=False, on_epoch=True, batch_size=size)
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=size)
+        parts = {name.removeprefix("loss_"): value for name, value in losses.items()}
+        self.log_batch("train", {"loss": loss, **parts, **penalties}, len(images))
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, Targets], batch_index: int) -> None:
@@ -58,21 +53,19 @@ class DetectionTask(Task):
         images, targets = batch
         self.test_precision.update(self.model(images), targets)
 
-    def on_validation_epoch_end(self) -> None:
-        self._log_figures("val", self.val_precision)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_figures(self.eval_stage, self.test_precision)
-
-    def _log_figures(self, stage: str, metric) -> None:
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        """COCO mAP figures of the evaluation loop's detections; AP per class in the test loop."""
+        if loop == "train":
+            return {}
+        metric = self.val_precision if loop == "val" else self.test_precision
         figures = metric.compute()
         metric.reset()
-        logged = {f"{stage}/{name}": float(figures[name]) for name in ("map", "map_50", "map_75", "mar_100")}
+        logged = {name: float(figures[name]) for name in ("map", "map_50", "map_75", "mar_100")}
         per_class = figures.get("map_per_class")
         if per_class is not None and per_class.dim() == 1 and "classes" in figures:
             for index, value in zip(figures["classes"].tolist(), per_class.tolist(), strict=True):
-                logged[f"{stage}/ap_{self.class_names[index]}"] = float(value)
-        self.log_dict(logged, prog_bar=stage == "val")
+                logged[f"ap_{self.class_names[index]}"] = float(value)
+        return logged
 
     def configure_callbacks(self) -> list[pl.Callback]:
         from dltrain.tasks.dense.pictures import DetectionPictures

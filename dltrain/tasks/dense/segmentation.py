@@ -41,8 +41,7 @@ class SegmentationTask(Task):
         self.dice_weight, self.pictures = dice_weight, pictures
         # Confusion matrices over the pixels of each loop: every figure derives from them.
         self.train_pixels, self.val_pixels, self.test_pixels = (
-            MulticlassConfusionMatrix(num_classes, ignore_index=IGNORE_INDEX) for _ in range(3))
-        self.eval_stage = "test"
+            MulticlassConfusionMatrix(num_classes, ignore_index=IGNORE_INDEX, validate_args=False) for _ in range(3))
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         images, masks = batch
@@ -52,15 +51,14 @@ class SegmentationTask(Task):
             loss = loss + self.dice_weight * soft_dice_loss(scores, masks)
         confusion = {"train": self.train_pixels, "val": self.val_pixels}.get(stage, self.test_pixels)
         confusion.update(scores.argmax(dim=1), masks)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True,
-                 batch_size=len(images), sync_dist=stage != "train")
+        self.log_batch(stage, {"loss": loss}, len(images))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        if penalties:
+            self.log_batch("train", penalties, len(batch[0]))
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
@@ -69,24 +67,17 @@ class SegmentationTask(Task):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
         self._step(batch, self.eval_stage)
 
-    def on_train_epoch_end(self) -> None:
-        self._log_figures("train", self.train_pixels, per_class=False)
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_figures("val", self.val_pixels, per_class=False)
-
-    def on_test_epoch_end(self) -> None:
-        self._log_figures(self.eval_stage, self.test_pixels, per_class=True)
-
-    def _log_figures(self, stage: str, confusion: MulticlassConfusionMatrix, per_class: bool) -> None:
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        """mIoU, Dice and pixel accuracy from the loop's confusion matrix; per class in the test loop."""
+        confusion = {"train": self.train_pixels, "val": self.val_pixels, "test": self.test_pixels}[loop]
         figures = segmentation_figures(confusion.compute().double())
         confusion.reset()
-        logged = {f"{stage}/{name}": figures[name] for name in ("miou", "dice", "pixel_acc")}
-        if per_class:
+        logged = {name: figures[name] for name in ("miou", "dice", "pixel_acc")}
+        if loop == "test":
             for index, name in enumerate(self.class_names):
-                logged[f"{stage}/iou_{name}"] = figures["iou"][index]
-                logged[f"{stage}/dice_{name}"] = figures["dice_per_class"][index]
-        self.log_dict({key: float(value) for key, value in logged.items()}, prog_bar=False)
+                logged[f"iou_{name}"] = figures["iou"][index]
+                logged[f"dice_{name}"] = figures["dice_per_class"][index]
+        return {key: float(value) for key, value in logged.items()}
 
     def configure_callbacks(self) -> list[pl.Callback]:
         from dltrain.tasks.dense.pictures import SegmentationPictures

@@ -29,6 +29,7 @@ class GANTask(Task):
     models_pixels = True
     # What early stopping and best.ckpt follow: nothing (see above).
     monitor = None
+    step_figures = ("d_loss", "g_loss", "d_real", "d_fake")
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None, num_classes: int | None = None,
@@ -42,7 +43,6 @@ class GANTask(Task):
         self.optimizers_config = {"generator": {**optimizer, **(generator_optimizer or {})},
                                   "discriminator": {**optimizer, **(discriminator_optimizer or {})}}
         self.real_target = 1.0 - label_smoothing
-        self.eval_stage = "test"
 
     def configure_optimizers(self) -> Any:
         steps = self.trainer.estimated_stepping_batches
@@ -93,21 +93,19 @@ class GANTask(Task):
         g_optimizer.step()
         self.step_schedulers("step")
 
-        self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, batch_size=size)
-        self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log("train/d_real", torch.sigmoid(real_logits).mean(), on_epoch=True, batch_size=size)
-        self.log("train/d_fake", torch.sigmoid(fake_logits).mean(), on_epoch=True, batch_size=size)
+        self.log_batch("train", {"d_loss": d_loss, "g_loss": g_loss, "d_real": torch.sigmoid(real_logits).mean(),
+                                 "d_fake": torch.sigmoid(fake_logits).mean(), **penalties}, size)
 
     def on_train_epoch_end(self) -> None:
         self.step_schedulers("epoch")
+        super().on_train_epoch_end()
 
     def _evaluate(self, batch: tuple[torch.Tensor, ...], stage: str) -> None:
         real, labels = batch[0], batch[1] if self.model.conditional else None
         real_logits, fake, fake_labels = self._verdicts(real, labels)
         fake_logits = self.model.discriminator(fake, fake_labels)
-        size = len(real)
-        self.log(f"{stage}/d_real", torch.sigmoid(real_logits).mean(), on_epoch=True, batch_size=size, sync_dist=True)
-        self.log(f"{stage}/d_fake", torch.sigmoid(fake_logits).mean(), on_epoch=True, batch_size=size, sync_dist=True)
+        verdicts = {"d_real": torch.sigmoid(real_logits).mean(), "d_fake": torch.sigmoid(fake_logits).mean()}
+        self.log_batch(stage, verdicts, len(real))
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_index: int) -> None:
         self._evaluate(batch, "val")

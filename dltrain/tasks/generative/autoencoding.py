@@ -30,6 +30,7 @@ class AutoencoderTask(Task):
     # The model families (their modules' MODEL_KIND) this task can train.
     model_kinds = ("autoencoder", "vae")
     models_pixels = True
+    step_figures = ("loss", "mse")
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None, input_kind: str | None = None, loss: str = "mse",
@@ -48,7 +49,6 @@ class AutoencoderTask(Task):
         self.images = input_kind == "images"
         self.psnr = nn.ModuleDict({f"{stage}_{which}": PeakSignalNoiseRatio(data_range=1.0)
                                    for stage in ("val", "test") for which in ("output", "input")})
-        self.eval_stage = "test"
 
     @property
     def corrupting(self) -> bool:
@@ -82,13 +82,12 @@ class AutoencoderTask(Task):
         clean = batch[0]
         corrupted = self.corrupt(clean) if self.corrupting else clean
         loss, outputs = self.compute_loss(corrupted, clean, stage)
-        size = len(clean)
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, batch_size=size, sync_dist=not on_step)
-        self.log(f"{stage}/mse", functional.mse_loss(outputs.detach(), clean), on_epoch=True, batch_size=size,
-                 sync_dist=not on_step)
+        self.log_batch(stage, {"loss": loss, "mse": functional.mse_loss(outputs.detach(), clean)}, len(clean))
         if self.images and stage != "train":
-            self._log_psnr(stage, outputs, corrupted, clean)
+            loop = "test" if self.trainer.testing else "val"
+            self.psnr[f"{loop}_output"].update(outputs.detach().clamp(0, 1), clean)
+            if self.corrupting:
+                self.psnr[f"{loop}_input"].update(corrupted.clamp(0, 1), clean)
         return loss
 
     def compute_loss(self, corrupted: torch.Tensor, clean: torch.Tensor, stage: str
@@ -97,21 +96,23 @@ class AutoencoderTask(Task):
         outputs = self.model(corrupted)
         return self.reconstruction_error(outputs, clean), outputs
 
-    def _log_psnr(self, stage: str, outputs: torch.Tensor, corrupted: torch.Tensor, clean: torch.Tensor) -> None:
-        loop = "test" if self.trainer.testing else "val"
-        output_psnr = self.psnr[f"{loop}_output"]
-        output_psnr.update(outputs.detach().clamp(0, 1), clean)
-        self.log(f"{stage}/psnr", output_psnr, on_epoch=True)
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        """PSNR of the reconstructions (and of the corrupted inputs) over the evaluation loop's images."""
+        if loop == "train" or not self.images:
+            return {}
+        figures = {"psnr": self.psnr[f"{loop}_output"]}
         if self.corrupting:
-            input_psnr = self.psnr[f"{loop}_input"]
-            input_psnr.update(corrupted.clamp(0, 1), clean)
-            self.log(f"{stage}/psnr_input", input_psnr, on_epoch=True)
+            figures["psnr_input"] = self.psnr[f"{loop}_input"]
+        computed = {name: metric.compute() for name, metric in figures.items()}
+        for metric in figures.values():
+            metric.reset()
+        return computed
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        if penalties:
+            self.log_batch("train", penalties, len(batch[0]))
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_index: int) -> None:
@@ -134,6 +135,7 @@ class VAETask(AutoencoderTask):
     in nats per example)."""
 
     model_kinds = ("vae",)
+    step_figures = ("loss", "mse", "reconstruction", "kl", "elbo")
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
                  regularization: dict[str, float] | None = None, input_kind: str | None = None, loss: str = "bce",
@@ -160,10 +162,7 @@ class VAETask(AutoencoderTask):
         error = self.reconstruction_error(outputs, clean, reduction="sum")
         reconstruction = (0.5 * error if self.loss_name == "mse" else error) / size
         kl = -0.5 * torch.sum(1 + log_variance - mean.pow(2) - log_variance.exp()) / size
-        sync = stage != "train"
-        self.log(f"{stage}/reconstruction", reconstruction, on_epoch=True, batch_size=size, sync_dist=sync)
-        self.log(f"{stage}/kl", kl, on_epoch=True, batch_size=size, sync_dist=sync)
-        self.log(f"{stage}/elbo", -(reconstruction + kl), on_epoch=True, batch_size=size, sync_dist=sync)
+        self.log_batch(stage, {"reconstruction": reconstruction, "kl": kl, "elbo": -(reconstruction + kl)}, size)
         return reconstruction + self.current_kl_weight(stage) * kl, outputs
 
     def sample(self, count: int, generator: torch.Generator, labels: None = None) -> torch.Tensor:

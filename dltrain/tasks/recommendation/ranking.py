@@ -43,7 +43,6 @@ class RankingTask(Task):
         self.monitor = f"val/ndcg_{k}"
         self.figures = nn.ModuleDict({f"{name}_{suffix}": MeanMetric() for name in ("hr", "ndcg")
                                       for suffix in ("model", "popularity")})
-        self.eval_stage = "test"
         self.seen_codes = torch.empty(0, dtype=torch.int64)
         self.popularity = torch.empty(0)
 
@@ -57,10 +56,8 @@ class RankingTask(Task):
             negatives_each = (len(labels) - positives) // positives
             positive_scores = scores[:positives].repeat_interleave(negatives_each)
             loss = -functional.logsigmoid(positive_scores - scores[positives:]).mean()
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(pairs))
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(pairs))
+        self.log_batch("train", {"loss": loss, **penalties}, len(pairs))
         return loss + sum(penalties.values())
 
     def _start_evaluation(self) -> None:
@@ -127,18 +124,16 @@ class RankingTask(Task):
         scores[contains(self.train_codes, users[:, None] * self.num_items + candidates)] = float("-inf")
         self.recommended.update(scores.topk(min(self.k, self.num_items), dim=1).indices.flatten().tolist())
 
-    def on_validation_epoch_end(self) -> None:
-        self._log_figures("val")
-
-    def on_test_epoch_end(self) -> None:
-        self._log_figures(self.eval_stage)
-        self.log(f"{self.eval_stage}/coverage_{self.k}", len(self.recommended) / self.num_items)
-
-    def _log_figures(self, stage: str) -> None:
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        """Hit rate and NDCG at k of the model and of the popularity baseline; the test's catalogue coverage."""
+        if loop == "train":
+            return {}
         logged = {}
         for name in ("hr", "ndcg"):
-            logged[f"{stage}/{name}_{self.k}"] = float(self.figures[f"{name}_model"].compute())
-            logged[f"{stage}/{name}_{self.k}_popularity"] = float(self.figures[f"{name}_popularity"].compute())
+            logged[f"{name}_{self.k}"] = float(self.figures[f"{name}_model"].compute())
+            logged[f"{name}_{self.k}_popularity"] = float(self.figures[f"{name}_popularity"].compute())
             for suffix in ("model", "popularity"):
                 self.figures[f"{name}_{suffix}"].reset()
-        self.log_dict(logged, prog_bar=stage == "val")
+        if loop == "test":
+            logged[f"coverage_{self.k}"] = len(self.recommended) / self.num_items
+        return logged

@@ -28,7 +28,6 @@ class RatingTask(Task):
         self.train_metrics, self.val_metrics, self.test_metrics = (metrics.clone() for _ in range(3))
         self.baseline = MeanSquaredError(squared=False)
         self.register_buffer("training_mean", torch.zeros(()))
-        self.eval_stage = "test"
 
     def setup(self, stage: str) -> None:
         """The training ratings' mean, the baseline's one prediction, and for a model that reads the training ratings
@@ -45,17 +44,14 @@ class RatingTask(Task):
         predicted = self(pairs)
         loss = functional.mse_loss(predicted, ratings)
         metrics.update(predicted.detach(), ratings)
-        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(pairs),
-                 sync_dist=stage != "train")
-        self.log_dict({f"{stage}/{name}": metric for name, metric in metrics.items()}, on_step=False, on_epoch=True,
-                      prog_bar=stage != "train", batch_size=len(pairs))
+        self.log_batch(stage, {"loss": loss}, len(pairs))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, self.train_metrics, "train")
         penalties = self.penalties()
-        for name, penalty in penalties.items():
-            self.log(f"train/{name}", penalty, on_step=False, on_epoch=True, batch_size=len(batch[0]))
+        if penalties:
+            self.log_batch("train", penalties, len(batch[0]))
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
@@ -65,5 +61,12 @@ class RatingTask(Task):
         self._step(batch, self.test_metrics, self.eval_stage)
         ratings = batch[1]
         self.baseline.update(self.training_mean.expand_as(ratings), ratings)
-        self.log(f"{self.eval_stage}/rmse_mean_baseline", self.baseline, on_step=False, on_epoch=True,
-                 batch_size=len(ratings))
+
+    def loop_figures(self, loop: str) -> dict[str, Any]:
+        metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[loop]
+        figures = dict(metrics.compute())
+        metrics.reset()
+        if loop == "test":
+            figures["rmse_mean_baseline"] = self.baseline.compute()
+            self.baseline.reset()
+        return figures

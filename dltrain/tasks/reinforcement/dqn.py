@@ -81,7 +81,6 @@ class DQNTask(Task):
         self.environment = self.observations = None
         self.running_returns = np.zeros(0)
         self.epoch_figures: dict[str, list] = {"returns": [], "loss": [], "q": []}
-        self.eval_stage = "test"
 
     # ---- acting
     def greedy(self, observations: torch.Tensor) -> torch.Tensor:
@@ -198,6 +197,7 @@ class DQNTask(Task):
 
     def on_train_epoch_end(self) -> None:
         self.step_schedulers("epoch")
+        super().on_train_epoch_end()
 
     # ---- evaluating
     def validation_step(self, batch: Any, batch_index: int) -> None:

@@ -1,0 +1,65 @@
+"""The cheap per-batch bookkeeping that replaced Lightning's per-step logging: it must give the same figures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from dltrain.loggers import ResumableMetricsWriter
+from dltrain.tasks.batch_means import BatchMeans
+from dltrain.tasks.classification import accuracy_and_f1
+
+
+def test_batch_means_weight_each_batch_by_its_size():
+    means = BatchMeans()
+    means.add({"loss": torch.tensor(1.0), "l2": torch.tensor(0.5)}, 3)
+    means.add({"loss": torch.tensor(3.0)}, 1)
+    figures = means.means()
+    assert figures["loss"].item() == pytest.approx(1.5) and figures["l2"].item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("classes, absent", [(4, None), (5, 4)])
+def test_accuracy_and_f1_from_counts_match_torchmetrics(classes: int, absent: int | None):
+    """Counted over batches as training counts them, including a class that never occurs nor is predicted."""
+    generator = torch.Generator().manual_seed(0)
+    accuracy, f1 = MulticlassAccuracy(classes, average="micro"), MulticlassF1Score(classes, average="macro")
+    counts = torch.zeros(classes * classes, dtype=torch.int64)
+    for _ in range(5):
+        labels = torch.randint(0, classes - (absent is not None), (32,), generator=generator)
+        logits = torch.randn(32, classes, generator=generator)
+        if absent is not None:
+            logits[:, absent] = -10
+        logits[torch.arange(32)[:20], labels[:20]] += 2
+        accuracy.update(logits, labels)
+        f1.update(logits, labels)
+        counts += torch.bincount(labels * classes + logits.argmax(dim=1), minlength=classes**2)
+    figures = accuracy_and_f1(counts.view(classes, classes))
+    assert figures["acc"].item() == pytest.approx(accuracy.compute().item(), abs=1e-6)
+    assert figures["f1"].item() == pytest.approx(f1.compute().item(), abs=1e-6)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_metrics_log_appends_rows_and_rewrites_when_a_column_appears(tmp_path: Path):
+    writer = ResumableMetricsWriter(str(tmp_path))
+    writer.log_metrics({"train/loss_step": 2.0}, step=9)
+    writer.save()
+    writer.log_metrics({"train/loss_step": 1.5}, step=19)
+    writer.save()
+    assert [row["train/loss_step"] for row in rows(writer.metrics_file_path)] == ["2.0", "1.5"]
+    writer.log_metrics({"val/loss": 1.2}, step=19)
+    writer.save()
+    written = rows(writer.metrics_file_path)
+    assert list(written[0]) == ["step", "train/loss_step", "val/loss"] and written[2]["val/loss"] == "1.2"
+    resumed = ResumableMetricsWriter(str(tmp_path), resumed_step=10)
+    resumed.log_metrics({"train/loss_step": 1.4}, step=19)
+    resumed.save()
+    assert [(row["step"], row["train/loss_step"]) for row in rows(writer.metrics_file_path)] == [("9", "2.0"),
+                                                                                                ("19", "1.4")]
