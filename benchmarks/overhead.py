@@ -8,16 +8,16 @@ the console's epoch lines, the CSV log, deterministic kernels) and by a plain lo
 The plain loops are short and honest: dltrain's own model classes built from the shipped model configs, the same
 stratified splits (scikit-learn, same seed), Adam at the configured lr with a per-epoch cosine schedule, batches of
 64 cut from in-memory tensors, a validation pass (loss, accuracy) per epoch, the best weights kept in memory,
-a test pass at the end. They import neither Lightning nor dltrain's training code.
+a test pass at the end. They import neither Lightning nor dltrain's training code. A third side, `lightning`, runs
+the same loop as a bare LightningModule (no logging, no callbacks, no checkpoints): what Lightning itself costs.
 
-Each workload runs at two lengths (default 20 and 60 epochs), plain and dltrain alternated, `--repeats` times;
-medians are reported:
-  epoch cost   (time at 60 epochs - time at 20) / 40, the marginal cost of an epoch
-  whole run    wall time of the whole process at 20 epochs (start-up, data, training, test, files)
-  peak memory  the process's maximum resident set size at 60 epochs
-with dltrain / plain ratios, next to start-up figures: `dltrain --help`, `dltrain ls`, `dltrain train debug=smoke`
-and `python -c "import pytorch_lightning"`. Prints a table, writes benchmarks/results/overhead.json.
-Run: .venv/bin/python benchmarks/overhead.py [--repeats 5] [--epochs 20,60] [--workloads lenet-digits,...]
+Each workload runs at two lengths (its `LENGTHS`), the sides alternated, `--repeats` times; medians are reported:
+  epoch cost   (time of the long run - time of the short one) / the epochs between: the marginal cost of an epoch
+  whole run    wall time of the whole process of the short run (start-up, data, training, test, files)
+  peak memory  the process's maximum resident set size in the long run
+with ratios to the plain loop, next to start-up figures: `dltrain --help`, `dltrain ls`, `dltrain train
+debug=smoke` and `python -c "import pytorch_lightning"`. Prints a table, writes benchmarks/results/overhead.json.
+Run: .venv/bin/python benchmarks/overhead.py [--repeats 3] [--workloads lenet-digits,...]
 """
 
 from __future__ import annotations
@@ -39,7 +39,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "overhead.json"
 SEED, BATCH_SIZE, LR, VAL_FRACTION, TEST_FRACTION = 42, 64, 0.003, 0.1, 0.2
-WORKLOADS = ("lenet-digits", "mlp-table", "gru-text")
+# Short and long run of each workload, in epochs: the long one adds enough seconds to stand out of the noise of a
+# whole process's start-up. LeNet-5's short run is the default run (30 epochs).
+LENGTHS = {"lenet-digits": (30, 130), "mlp-table": (10, 110), "gru-text": (4, 24)}
+SIDES = ("plain", "lightning", "dltrain")
 
 
 # --- the data files, written once per benchmark run -------------------------------------------------------------
@@ -160,6 +163,11 @@ def plain_texts(files: Path):
     return model, splits
 
 
+def prepared(workload: str, files: Path):
+    return {"lenet-digits": plain_digits, "mlp-table": lambda: plain_table(files),
+            "gru-text": lambda: plain_texts(files)}[workload]()
+
+
 def plain_loop(workload: str, epochs: int, files: Path) -> dict:
     import copy
 
@@ -167,8 +175,7 @@ def plain_loop(workload: str, epochs: int, files: Path) -> dict:
     from torch.nn import functional
 
     torch.manual_seed(SEED)
-    model, (train, val, test) = {"lenet-digits": plain_digits, "mlp-table": lambda: plain_table(files),
-                                 "gru-text": lambda: plain_texts(files)}[workload]()
+    model, (train, val, test) = prepared(workload, files)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     order = torch.Generator().manual_seed(SEED)
@@ -202,6 +209,56 @@ def plain_loop(workload: str, epochs: int, files: Path) -> dict:
     return {"test_acc": evaluate(test)[1]}
 
 
+def lightning_loop(workload: str, epochs: int, files: Path) -> dict:
+    """The plain loop's work as a bare LightningModule: Lightning's loops, hooks and device handling, nothing else."""
+    import pytorch_lightning as pl
+    import torch
+    from torch.nn import functional
+
+    torch.manual_seed(SEED)
+    model, splits = prepared(workload, files)
+
+    class Batches:
+        def __init__(self, split, shuffle: bool) -> None:
+            self.split, self.shuffle = split, shuffle
+            self.order = torch.Generator().manual_seed(SEED)
+
+        def __len__(self) -> int:
+            return -(-len(self.split[1]) // BATCH_SIZE)
+
+        def __iter__(self):
+            count = len(self.split[1])
+            index = torch.randperm(count, generator=self.order) if self.shuffle else torch.arange(count)
+            for start in range(0, count, BATCH_SIZE):
+                batch = index[start : start + BATCH_SIZE]
+                yield self.split[0][batch], self.split[1][batch]
+
+    class Bare(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.correct = model, 0
+
+        def training_step(self, batch, batch_index):
+            return functional.cross_entropy(self.model(batch[0]), batch[1])
+
+        def validation_step(self, batch, batch_index):
+            functional.cross_entropy(self.model(batch[0]), batch[1])
+
+        def test_step(self, batch, batch_index):
+            self.correct += int((self.model(batch[0]).argmax(1) == batch[1]).sum())
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.Adam(self.parameters(), lr=LR)
+            return [optimizer], [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)]
+
+    bare = Bare()
+    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu")
+    trainer.fit(bare, Batches(splits[0], True), Batches(splits[1], False))
+    trainer.test(bare, Batches(splits[2], False), verbose=False)
+    return {"test_acc": bare.correct / len(splits[2][1])}
+
+
 # --- measuring ---------------------------------------------------------------------------------------------------
 
 def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
@@ -217,46 +274,46 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, output
 
 
-def run_plain(workload: str, epochs: int, files: Path) -> tuple[float, float, str]:
-    return timed([sys.executable, str(Path(__file__).resolve()), "plain", workload, str(epochs), str(files)], files)
-
-
-def run_dltrain(workload: str, epochs: int, files: Path) -> tuple[float, float, str]:
+def run_side(side: str, workload: str, epochs: int, files: Path) -> tuple[float, float, str]:
+    if side != "dltrain":
+        return timed([sys.executable, str(Path(__file__).resolve()), side, workload, str(epochs), str(files)], files)
     folder = files / "runs" / f"{workload}-{epochs}"
     shutil.rmtree(folder, ignore_errors=True)
     return timed([sys.executable, "-m", "dltrain", "train", *dltrain_overrides(workload, files),
                   f"trainer.max_epochs={epochs}", f"hydra.run.dir={folder}"], files)
 
 
-def test_figure(output: str) -> str:
+def test_figure(output: str) -> float:
+    """The test accuracy a run printed: dltrain's final table, or a loop's JSON line."""
     for line in output.splitlines():
         if "test/acc" in line:
-            return line.replace("│", " ").split()[-1]
-    return json.loads(output.strip().splitlines()[-1]).get("test_acc", "") if output.strip().startswith("{") else ""
+            return float(line.replace("│", " ").split()[-1])
+    return float(json.loads(output.strip().splitlines()[-1])["test_acc"])
 
 
-def measure(workload: str, epochs: tuple[int, int], repeats: int, files: Path) -> dict:
+def measure(workload: str, repeats: int, files: Path) -> dict:
+    short, long = LENGTHS[workload]
     times: dict[tuple[str, int], list[float]] = {}
-    memory: dict[str, list[float]] = {"plain": [], "dltrain": []}
-    accuracy: dict[str, str] = {}
+    memory: dict[str, list[float]] = {side: [] for side in SIDES}
+    accuracy: dict[str, float] = {}
     for _ in range(repeats):
-        for length in epochs:
-            for side, runner in (("plain", run_plain), ("dltrain", run_dltrain)):
-                seconds, peak, output = runner(workload, length, files)
+        for length in (short, long):
+            for side in SIDES:
+                seconds, peak, output = run_side(side, workload, length, files)
                 times.setdefault((side, length), []).append(seconds)
-                if length == epochs[1]:
+                if length == long:
                     memory[side].append(peak)
-                    accuracy[side] = f"{float(test_figure(output)):.3f}"
-    short, long = epochs
-    result = {}
-    for side in ("plain", "dltrain"):
+                    accuracy[side] = test_figure(output)
+    result: dict = {"epochs": [short, long]}
+    for side in SIDES:
         whole = statistics.median(times[(side, short)])
         epoch = (statistics.median(times[(side, long)]) - whole) / (long - short)
         result[side] = {"whole_run_s": whole, "epoch_s": epoch, "peak_mib": statistics.median(memory[side]),
-                        f"test_acc_at_{long}": accuracy[side]}
-    result["ratios"] = {name: result["dltrain"][key] / result["plain"][key]
-                        for name, key in (("epoch", "epoch_s"), ("whole_run", "whole_run_s"),
-                                          ("peak_memory", "peak_mib"))}
+                        "test_acc": accuracy[side]}
+    for side in ("lightning", "dltrain"):
+        result[f"{side}_ratios"] = {name: result[side][key] / result["plain"][key]
+                                    for name, key in (("epoch", "epoch_s"), ("whole_run", "whole_run_s"),
+                                                      ("peak_memory", "peak_mib"))}
     return result
 
 
@@ -274,28 +331,24 @@ def startup(files: Path, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--epochs", default="20,60", help="the two run lengths, e.g. 20,60")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workloads", default=",".join(LENGTHS))
     args = parser.parse_args()
-    epochs = tuple(int(value) for value in args.epochs.split(","))
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
         write_table(files / "table.csv")
         write_texts(files / "texts.csv")
-        results = {"threads": os.cpu_count(), "epochs": epochs, "repeats": args.repeats,
-                   "startup_s": startup(files, args.repeats),
-                   "workloads": {name: measure(name, epochs, args.repeats, files)
-                                 for name in args.workloads.split(",")}}
-    print(f"{'workload':<14}{'side':<9}{'epoch (s)':>10}{'whole run (s)':>15}{'peak (MiB)':>12}{'test acc':>10}")
+        results = {"cpus": os.cpu_count(), "repeats": args.repeats, "startup_s": startup(files, args.repeats),
+                   "workloads": {name: measure(name, args.repeats, files) for name in args.workloads.split(",")}}
+    print(f"{'workload':<14}{'epochs':>8}  {'side':<10}{'epoch (s)':>10}{'x plain':>8}{'whole run (s)':>15}"
+          f"{'x plain':>8}{'peak (MiB)':>12}{'x plain':>8}{'test acc':>10}")
     for name, result in results["workloads"].items():
-        for side in ("plain", "dltrain"):
-            row = result[side]
-            print(f"{name:<14}{side:<9}{row['epoch_s']:>10.4f}{row['whole_run_s']:>15.2f}{row['peak_mib']:>12.0f}"
-                  f"{row[f'test_acc_at_{epochs[1]}']:>10}")
-        ratios = result["ratios"]
-        print(f"{name:<14}{'ratio':<9}{ratios['epoch']:>9.2f}x{ratios['whole_run']:>14.2f}x"
-              f"{ratios['peak_memory']:>11.2f}x")
+        for side in SIDES:
+            row, ratios = result[side], result.get(f"{side}_ratios")
+            shown = ([f"{ratios[key]:>7.2f}x" for key in ("epoch", "whole_run", "peak_memory")] if ratios
+                     else [f"{'':>8}"] * 3)
+            print(f"{name:<14}{'/'.join(map(str, result['epochs'])):>8}  {side:<10}{row['epoch_s']:>10.4f}{shown[0]}"
+                  f"{row['whole_run_s']:>15.2f}{shown[1]}{row['peak_mib']:>12.0f}{shown[2]}{row['test_acc']:>10.3f}")
     print()
     for name, seconds in results["startup_s"].items():
         print(f"{name:<40}{seconds:>8.2f} s")
@@ -308,7 +361,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["plain"]:
-        print(json.dumps(plain_loop(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))))
+    if sys.argv[1:2] in (["plain"], ["lightning"]):
+        loop = plain_loop if sys.argv[1] == "plain" else lightning_loop
+        print(json.dumps(loop(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))))
     else:
         main()

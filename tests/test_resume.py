@@ -86,5 +86,5 @@ def test_an_extended_run_follows_the_schedule_of_its_new_length(tmp_path: Path, 
     assert rates[1] != pytest.approx(planned[1], rel=1e-3)  # the first two epochs followed the two-epoch plan
     # Lightning's step-by-step log keeps the first run's epochs too, each once.
     with open(tmp_path / "run" / "logs" / "metrics.csv", newline="") as handle:
-        logged = [row["epoch"] for row in csv.DictReader(handle) if row["train/loss_epoch"]]
+        logged = [row["epoch"] for row in csv.DictReader(handle) if row["train/loss"]]
     assert logged == ["0", "1", "2", "3"]

@@ -36,8 +36,8 @@ class Task(pl.LightningModule):
     # The kinds of targets the task learns from (see assemble.check_targets): classes, which the tasks that learn
     # without labels take too, and ignore.
     target_kinds: tuple[str, ...] = ("classes",)
-    # Batch figures logged at every `trainer.log_every_n_steps`-th training step as well, as train/<name>_step, their
-    # epoch means then being train/<name>_epoch.
+    # Batch figures logged at every `trainer.log_every_n_steps`-th training step as well, as train/<name>_step (their
+    # epoch means are train/<name>, like every figure's).
     step_figures: tuple[str, ...] = ("loss",)
 
     def __init__(self, model: nn.Module, optimizer: dict[str, Any], scheduler: dict[str, Any] | None = None,
@@ -101,8 +101,7 @@ class Task(pl.LightningModule):
         means = self.batch_means.pop(stage, None)
         logged = {}
         for name, value in (means.means() if means else {}).items():
-            suffix = "_epoch" if loop == "train" and name in self.step_figures else ""
-            logged[f"{stage}/{name}{suffix}"] = value
+            logged[f"{stage}/{name}"] = value
         logged.update({f"{stage}/{name}": value for name, value in self.loop_figures(loop).items()})
         if logged:
             self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=loop != "test", sync_dist=True, batch_size=1)
