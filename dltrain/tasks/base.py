@@ -99,10 +99,8 @@ class Task(pl.LightningModule):
         logs under `eval_stage`."""
         stage = self.eval_stage if loop == "test" else loop
         means = self.batch_means.pop(stage, None)
-        logged = {}
-        for name, value in (means.means() if means else {}).items():
-            logged[f"{stage}/{name}"] = value
-        logged.update({f"{stage}/{name}": value for name, value in self.loop_figures(loop).items()})
+        figures = {**(means.means() if means else {}), **self.loop_figures(loop)}
+        logged = {f"{stage}/{name}": value for name, value in figures.items()}
         if logged:
             self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=loop != "test", sync_dist=True, batch_size=1)
 
