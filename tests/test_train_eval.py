@@ -108,3 +108,18 @@ def test_tensorboard_logger(dltrain, tmp_path: Path):
     result = dltrain("train", *SYNTHETIC, "logger=tensorboard", "trainer.max_epochs=1", "hydra.run.dir=run")
     assert result.returncode == 0, result.stderr[-3000:]
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_and_its_checkpoint_loads_uncompiled(tmp_path: Path):
+    from tests.conftest import run_in_process
+
+    result = run_in_process("train", "model=mlp", "trainer.compile=true", "debug=smoke",
+                            "trainer.limit_test_batches=1.0", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    state = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
+    assert state and not any("_orig_mod" in key for key in state)
+    evaluated = run_in_process("eval", "run=run", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "eval.json").read_text()) == pytest.approx(
+        json.loads((tmp_path / "run" / "metrics.json").read_text()), abs=1e-5)

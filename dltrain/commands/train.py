@@ -100,7 +100,11 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     if resume_from is not None and hasattr(logger, "resumed_step"):
         logger.resumed_step = _global_step(resume_from)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
-    trainer = build_trainer({**lightning_console, **config["trainer"]},
+    settings = dict(config["trainer"])
+    if settings.pop("compile", False):
+        # In place: the state_dict keeps its keys, so checkpoints load into an uncompiled model (eval, export).
+        task.model.compile()
+    trainer = build_trainer({**lightning_console, **settings},
                             callbacks=[*configured, *every_run, *callbacks], logger=logger,
                             default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     if check is not None:
