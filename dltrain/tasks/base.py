@@ -78,13 +78,15 @@ class Task(pl.LightningModule):
         return {}
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
-        """The training loop's figures are logged with its last batch, so that the callbacks that report the epoch
-        see them (Lightning calls them before the module's own on_train_epoch_end)."""
-        if batch_index + 1 >= self.trainer.num_training_batches:
+        """The training loop's figures are logged with its last batch (the epoch's, or the run's at
+        trainer.max_steps), so that the callbacks that report the epoch see them: Lightning calls them before the
+        module's own on_train_epoch_end."""
+        trainer = self.trainer
+        if batch_index + 1 >= trainer.num_training_batches or 0 <= trainer.max_steps <= trainer.global_step:
             self.log_loop("train")
 
     def on_train_epoch_end(self) -> None:
-        """An epoch cut short (trainer.max_steps) logs its figures here, for the logger."""
+        """An epoch that ended otherwise logs its figures here, for the logger."""
         if "train" in self.batch_means:
             self.log_loop("train")
 
