@@ -26,7 +26,25 @@ from dltrain.files import write_atomic, write_text_atomic
 log = logging.getLogger(__name__)
 
 
-class EpochMetricsCSV(pl.Callback):
+class EpochReport(pl.Callback):
+    """A callback that reports each epoch's figures: the epoch-level ones in `trainer.callback_metrics`, where
+    Lightning keeps the last validation's figures until the next one; an epoch that ran none (trainer.max_steps
+    cut it short, check_val_every_n_epoch > 1) reports no validation figures."""
+
+    validated_epoch: int | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.validated_epoch = trainer.current_epoch
+
+    def epoch_metrics(self, trainer: pl.Trainer) -> dict[str, float]:
+        validated = self.validated_epoch == trainer.current_epoch
+        return {name.removesuffix("_epoch"): float(value) for name, value in sorted(trainer.callback_metrics.items())
+                if not name.endswith("_step") and not name.startswith("lr-") and value.numel() == 1
+                and (validated or not name.startswith("val/"))}
+
+
+class EpochMetricsCSV(EpochReport):
     """Writes every epoch-level metric and the learning rate the epoch trained with as one row per epoch."""
 
     def __init__(self, path: str | Path) -> None:
@@ -55,10 +73,7 @@ class EpochMetricsCSV(pl.Callback):
         row: dict[str, float | int] = {"epoch": trainer.current_epoch, "step": trainer.global_step}
         if self.epoch_lr is not None:
             row["lr"] = self.epoch_lr
-        for name, value in sorted(trainer.callback_metrics.items()):
-            if name.endswith("_step") or name.startswith("lr-") or value.numel() != 1:
-                continue
-            row[name.removesuffix("_epoch")] = float(value)
+        row.update(self.epoch_metrics(trainer))
         self.rows.append(row)
         self._write()
 
@@ -85,7 +100,7 @@ class RunMetadata(pl.Callback):
         checkpoint[METADATA_KEY] = self.metadata
 
 
-class EpochProgress(pl.Callback):
+class EpochProgress(EpochReport):
     """One console line per epoch (the training loss, the validation metrics, the time, whether the checkpoint
     improved) in place of Lightning's progress bar; on a terminal, a batch counter that the line replaces."""
 
@@ -123,8 +138,7 @@ class EpochProgress(pl.Callback):
             return
         if self.live:
             sys.stdout.write("\r\033[K")
-        metrics = {name.removesuffix("_epoch"): float(value) for name, value in sorted(trainer.callback_metrics.items())
-                   if not name.endswith("_step") and value.numel() == 1}
+        metrics = self.epoch_metrics(trainer)
         log.info(epoch_line(trainer.current_epoch + 1, trainer.max_epochs or -1, epoch_figures(metrics),
                             time.perf_counter() - self.started, self._improved(trainer, metrics)))
 
