@@ -33,7 +33,7 @@ class ResumableMetricsWriter(ExperimentWriter):
         self.written = False
 
     def _check_log_dir_exists(self) -> None:
-        """Lightning's writer deletes a metrics.csv it finds here; this one rewrites it whole at every save."""
+        """Lightning's writer deletes a metrics.csv it finds here; this one rewrites it with the kept rows first."""
 
     def save(self) -> None:
         if not self.metrics:
