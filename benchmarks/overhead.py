@@ -11,13 +11,15 @@ stratified splits (scikit-learn, same seed), Adam at the configured lr with a pe
 a test pass at the end. They import neither Lightning nor dltrain's training code. A third side, `lightning`, runs
 the same loop as a bare LightningModule (no logging, no callbacks, no checkpoints): what Lightning itself costs.
 
-Each workload runs at two lengths (its `LENGTHS`), the sides alternated, `--repeats` times; medians are reported:
-  epoch cost   (time of the long run - time of the short one) / the epochs between: the marginal cost of an epoch
-  whole run    wall time of the whole process of the short run (start-up, data, training, test, files)
-  peak memory  the process's maximum resident set size in the long run
+Each workload runs for its `EPOCHS`, the sides alternated, `--repeats` times; medians are reported:
+  epoch cost   inside the process, from the end of the first epoch to the end of the last, per epoch: everything
+               an epoch costs (training, validation, checkpoints, logs), none of the start-up's noise. dltrain's
+               comes from the timestamps of its epoch lines in the run's train.log.
+  whole run    wall time of the whole process (start-up, data, training, test, files)
+  peak memory  the process's maximum resident set size
 with ratios to the plain loop, next to start-up figures: `dltrain --help`, `dltrain ls`, `dltrain train
 debug=smoke` and `python -c "import pytorch_lightning"`. Prints a table, writes benchmarks/results/overhead.json.
-Run: .venv/bin/python benchmarks/overhead.py [--repeats 3] [--workloads lenet-digits,...]
+Run: .venv/bin/python benchmarks/overhead.py [--repeats 5] [--workloads lenet-digits,...]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,9 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "overhead.json"
 SEED, BATCH_SIZE, LR, VAL_FRACTION, TEST_FRACTION = 42, 64, 0.003, 0.1, 0.2
-# Short and long run of each workload, in epochs: the long one adds enough seconds to stand out of the noise of a
-# whole process's start-up. LeNet-5's short run is the default run (30 epochs).
-LENGTHS = {"lenet-digits": (30, 130), "mlp-table": (10, 110), "gru-text": (4, 24)}
+# Epochs of each workload's run; LeNet-5's is the default run's 30.
+EPOCHS = {"lenet-digits": 30, "mlp-table": 30, "gru-text": 8}
 SIDES = ("plain", "lightning", "dltrain")
 
 
@@ -191,7 +193,7 @@ def plain_loop(workload: str, epochs: int, files: Path) -> dict:
                 correct += (logits.argmax(1) == labels).sum().item()
         return loss / len(split[1]), correct / len(split[1])
 
-    best_loss, best_state = math.inf, None
+    best_loss, best_state, ends = math.inf, None, []
     for _ in range(epochs):
         model.train()
         shuffled = torch.randperm(len(train[1]), generator=order)
@@ -205,8 +207,13 @@ def plain_loop(workload: str, epochs: int, files: Path) -> dict:
         val_loss, _ = evaluate(val)
         if val_loss < best_loss:
             best_loss, best_state = val_loss, copy.deepcopy(model.state_dict())
+        ends.append(time.perf_counter())
     model.load_state_dict(best_state)
-    return {"test_acc": evaluate(test)[1]}
+    return {"test_acc": evaluate(test)[1], "epoch_s": per_epoch(ends)}
+
+
+def per_epoch(ends: list[float]) -> float:
+    return (ends[-1] - ends[0]) / (len(ends) - 1)
 
 
 def lightning_loop(workload: str, epochs: int, files: Path) -> dict:
@@ -251,12 +258,19 @@ def lightning_loop(workload: str, epochs: int, files: Path) -> dict:
             optimizer = torch.optim.Adam(self.parameters(), lr=LR)
             return [optimizer], [torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)]
 
-    bare = Bare()
+    class EpochEnds(pl.Callback):
+        def __init__(self) -> None:
+            self.ends: list[float] = []
+
+        def on_train_epoch_end(self, trainer, module) -> None:
+            self.ends.append(time.perf_counter())
+
+    bare, ends = Bare(), EpochEnds()
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu")
+                         enable_model_summary=False, accelerator="cpu", callbacks=[ends])
     trainer.fit(bare, Batches(splits[0], True), Batches(splits[1], False))
     trainer.test(bare, Batches(splits[2], False), verbose=False)
-    return {"test_acc": bare.correct / len(splits[2][1])}
+    return {"test_acc": bare.correct / len(splits[2][1]), "epoch_s": per_epoch(ends.ends)}
 
 
 # --- measuring ---------------------------------------------------------------------------------------------------
@@ -274,42 +288,40 @@ def timed(command: list[str], cwd: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, output
 
 
-def run_side(side: str, workload: str, epochs: int, files: Path) -> tuple[float, float, str]:
+def run_side(side: str, workload: str, files: Path) -> dict:
+    """The side's whole-process seconds, peak memory (MiB), epoch cost and test accuracy."""
+    epochs = EPOCHS[workload]
     if side != "dltrain":
-        return timed([sys.executable, str(Path(__file__).resolve()), side, workload, str(epochs), str(files)], files)
-    folder = files / "runs" / f"{workload}-{epochs}"
+        seconds, peak, output = timed([sys.executable, str(Path(__file__).resolve()), side, workload, str(epochs),
+                                       str(files)], files)
+        return {"whole_run_s": seconds, "peak_mib": peak, **json.loads(output.strip().splitlines()[-1])}
+    folder = files / "runs" / workload
     shutil.rmtree(folder, ignore_errors=True)
-    return timed([sys.executable, "-m", "dltrain", "train", *dltrain_overrides(workload, files),
-                  f"trainer.max_epochs={epochs}", f"hydra.run.dir={folder}"], files)
+    seconds, peak, output = timed([sys.executable, "-m", "dltrain", "train", *dltrain_overrides(workload, files),
+                                   f"trainer.max_epochs={epochs}", f"hydra.run.dir={folder}"], files)
+    accuracy = next(float(line.replace("│", " ").split()[-1]) for line in output.splitlines() if "test/acc" in line)
+    return {"whole_run_s": seconds, "peak_mib": peak, "test_acc": accuracy,
+            "epoch_s": per_epoch(epoch_line_times(folder / "train.log"))}
 
 
-def test_figure(output: str) -> float:
-    """The test accuracy a run printed: dltrain's final table, or a loop's JSON line."""
-    for line in output.splitlines():
-        if "test/acc" in line:
-            return float(line.replace("│", " ").split()[-1])
-    return float(json.loads(output.strip().splitlines()[-1])["test_acc"])
+def epoch_line_times(log: Path) -> list[float]:
+    """When each epoch line was logged, in seconds (train.log stamps its lines to the millisecond)."""
+    from datetime import datetime
+
+    stamps = re.findall(r"^\[([^\]]+)\]\[dltrain[^\]]*\]\[INFO\] - epoch ", log.read_text(encoding="utf-8"),
+                        re.MULTILINE)
+    return [datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp() for stamp in stamps]
 
 
 def measure(workload: str, repeats: int, files: Path) -> dict:
-    short, long = LENGTHS[workload]
-    times: dict[tuple[str, int], list[float]] = {}
-    memory: dict[str, list[float]] = {side: [] for side in SIDES}
-    accuracy: dict[str, float] = {}
+    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
     for _ in range(repeats):
-        for length in (short, long):
-            for side in SIDES:
-                seconds, peak, output = run_side(side, workload, length, files)
-                times.setdefault((side, length), []).append(seconds)
-                if length == long:
-                    memory[side].append(peak)
-                    accuracy[side] = test_figure(output)
-    result: dict = {"epochs": [short, long]}
+        for side in SIDES:
+            runs[side].append(run_side(side, workload, files))
+    result: dict = {"epochs": EPOCHS[workload]}
     for side in SIDES:
-        whole = statistics.median(times[(side, short)])
-        epoch = (statistics.median(times[(side, long)]) - whole) / (long - short)
-        result[side] = {"whole_run_s": whole, "epoch_s": epoch, "peak_mib": statistics.median(memory[side]),
-                        "test_acc": accuracy[side]}
+        result[side] = {key: statistics.median(run[key] for run in runs[side])
+                        for key in ("whole_run_s", "epoch_s", "peak_mib", "test_acc")}
     for side in ("lightning", "dltrain"):
         result[f"{side}_ratios"] = {name: result[side][key] / result["plain"][key]
                                     for name, key in (("epoch", "epoch_s"), ("whole_run", "whole_run_s"),
@@ -331,8 +343,8 @@ def startup(files: Path, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workloads", default=",".join(LENGTHS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workloads", default=",".join(EPOCHS))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         files = Path(folder)
@@ -347,7 +359,7 @@ def main() -> None:
             row, ratios = result[side], result.get(f"{side}_ratios")
             shown = ([f"{ratios[key]:>7.2f}x" for key in ("epoch", "whole_run", "peak_memory")] if ratios
                      else [f"{'':>8}"] * 3)
-            print(f"{name:<14}{'/'.join(map(str, result['epochs'])):>8}  {side:<10}{row['epoch_s']:>10.4f}{shown[0]}"
+            print(f"{name:<14}{result['epochs']:>8}  {side:<10}{row['epoch_s']:>10.4f}{shown[0]}"
                   f"{row['whole_run_s']:>15.2f}{shown[1]}{row['peak_mib']:>12.0f}{shown[2]}{row['test_acc']:>10.3f}")
     print()
     for name, seconds in results["startup_s"].items():
