@@ -21,6 +21,13 @@ from dltrain.tasks.batch_means import BatchMeans
 log = logging.getLogger(__name__)
 
 
+def computed(metric: Any) -> Any:
+    """A torchmetrics metric's (or collection's) value over the loop, the metric reset for the next loop."""
+    value = metric.compute()
+    metric.reset()
+    return value
+
+
 class Task(pl.LightningModule):
     """A LightningModule around `model`; subclasses own the loss, the metrics and the logging.
 
@@ -101,7 +108,7 @@ class Task(pl.LightningModule):
         logs under `eval_stage`."""
         stage = self.eval_stage if loop == "test" else loop
         means = self.batch_means.pop(stage, None)
-        figures = {**(means.means() if means else {}), **self.loop_figures(loop)}
+        figures = {**(means.means() if means is not None else {}), **self.loop_figures(loop)}
         logged = {f"{stage}/{name}": value for name, value in figures.items()}
         if logged:
             self.log_dict(logged, on_step=False, on_epoch=True, prog_bar=loop != "test", sync_dist=True, batch_size=1)

@@ -25,6 +25,3 @@ class BatchMeans:
 
     def means(self) -> dict[str, torch.Tensor]:
         return {name: total / self.weights[name] for name, total in self.sums.items()}
-
-    def __bool__(self) -> bool:
-        return bool(self.sums)

@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 
 class ClassificationTask(Task):
@@ -73,10 +73,7 @@ class ClassificationTask(Task):
         if loop == "train":
             counts, self.train_counts = self.train_counts, None
             return {} if counts is None else accuracy_and_f1(counts.view(self.num_classes, self.num_classes))
-        metrics = self.val_metrics if loop == "val" else self.test_metrics
-        figures = metrics.compute()
-        metrics.reset()
-        return figures
+        return computed(self.val_metrics if loop == "val" else self.test_metrics)
 
 
 def accuracy_and_f1(confusion: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -11,7 +11,7 @@ from torch.nn import functional
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from dltrain.decoding import BLANK_ID, spell, transcripts
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,4 @@ class CTCTask(Task):
         if loop == "train":
             return {}
         rates = self.error_rates[loop]
-        figures = {name: rate.compute() for name, rate in rates.items()}
-        for rate in rates.values():
-            rate.reset()
-        return figures
+        return {name: computed(rate) for name, rate in rates.items()}

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 Targets = list[dict[str, torch.Tensor]]
 
@@ -58,8 +58,7 @@ class DetectionTask(Task):
         if loop == "train":
             return {}
         metric = self.val_precision if loop == "val" else self.test_precision
-        figures = metric.compute()
-        metric.reset()
+        figures = computed(metric)
         logged = {name: float(figures[name]) for name in ("map", "map_50", "map_75", "mar_100")}
         per_class = figures.get("map_per_class")
         if per_class is not None and per_class.dim() == 1 and "classes" in figures:

@@ -12,7 +12,7 @@ from torch.nn import functional
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from dltrain.data.dense.scenes import IGNORE_INDEX
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 
 class SegmentationTask(Task):
@@ -70,8 +70,7 @@ class SegmentationTask(Task):
     def loop_figures(self, loop: str) -> dict[str, Any]:
         """mIoU, Dice and pixel accuracy from the loop's confusion matrix; per class in the test loop."""
         confusion = {"train": self.train_pixels, "val": self.val_pixels, "test": self.test_pixels}[loop]
-        figures = segmentation_figures(confusion.compute().double())
-        confusion.reset()
+        figures = segmentation_figures(computed(confusion).double())
         logged = {name: figures[name] for name in ("miou", "dice", "pixel_acc")}
         if loop == "test":
             for index, name in enumerate(self.class_names):

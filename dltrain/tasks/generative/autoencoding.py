@@ -13,7 +13,7 @@ from torch.nn import functional
 from torchmetrics.image import PeakSignalNoiseRatio
 
 from dltrain.errors import UserError
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 LOSSES = ("mse", "bce")
 
@@ -103,10 +103,7 @@ class AutoencoderTask(Task):
         figures = {"psnr": self.psnr[f"{loop}_output"]}
         if self.corrupting:
             figures["psnr_input"] = self.psnr[f"{loop}_input"]
-        computed = {name: metric.compute() for name, metric in figures.items()}
-        for metric in figures.values():
-            metric.reset()
-        return computed
+        return {name: computed(metric) for name, metric in figures.items()}
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_index: int) -> torch.Tensor:
         loss = self._step(batch, "train")

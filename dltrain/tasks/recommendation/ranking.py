@@ -11,7 +11,7 @@ from torch.nn import functional
 from torchmetrics import MeanMetric
 
 from dltrain.data.ratings import contains, draw_negatives, interaction_codes
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 LOSSES = ("bce", "bpr")
 
@@ -130,10 +130,8 @@ class RankingTask(Task):
             return {}
         logged = {}
         for name in ("hr", "ndcg"):
-            logged[f"{name}_{self.k}"] = float(self.figures[f"{name}_model"].compute())
-            logged[f"{name}_{self.k}_popularity"] = float(self.figures[f"{name}_popularity"].compute())
-            for suffix in ("model", "popularity"):
-                self.figures[f"{name}_{suffix}"].reset()
+            logged[f"{name}_{self.k}"] = float(computed(self.figures[f"{name}_model"]))
+            logged[f"{name}_{self.k}_popularity"] = float(computed(self.figures[f"{name}_popularity"]))
         if loop == "test":
             logged[f"coverage_{self.k}"] = len(self.recommended) / self.num_items
         return logged

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn import functional
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
-from dltrain.tasks.base import Task
+from dltrain.tasks.base import Task, computed
 
 
 class RatingTask(Task):
@@ -64,9 +64,7 @@ class RatingTask(Task):
 
     def loop_figures(self, loop: str) -> dict[str, Any]:
         metrics = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[loop]
-        figures = dict(metrics.compute())
-        metrics.reset()
+        figures = dict(computed(metrics))
         if loop == "test":
-            figures["rmse_mean_baseline"] = self.baseline.compute()
-            self.baseline.reset()
+            figures["rmse_mean_baseline"] = computed(self.baseline)
         return figures
