@@ -49,6 +49,10 @@ def build_model(model_config: dict[str, Any], spec: dict[str, Any], task_target:
     _check_model_kind(task_target, needed, target)
     _check_input_kind(target, spec, needed)
     sizes = {key: value for key, value in spec.items() if key not in DESCRIPTIVE_KEYS}
+    if "num_targets" in sizes:
+        # Models name their output width num_classes, as timm's do: a regression head is a classifier's without the
+        # softmax, one output per numeric target.
+        sizes["num_classes"] = sizes.pop("num_targets")
     _check_model_reads(target, sizes)
     hints = {key: spec[key] for key in DESCRIPTIVE_KEYS if key in spec and _takes(target, key)}
     return instantiate(model_config, "model", **sizes, **hints)
@@ -147,9 +151,9 @@ def _takes(target: str | None, argument: str) -> bool:
 
 
 def check_targets(task_target: str | None, data) -> None:
-    """A task learns from the kind of targets it names (`target_kinds`: classes, masks, boxes); data of another kind
-    (digits for task=segmentation, masks for task=classification) is refused before anything is built, naming the data
-    that fits. Sources without targets (an environment) and tasks that ignore them are not checked."""
+    """A task learns from the kind of targets it names (`target_kinds`: classes, numbers, masks, boxes); data of another
+    kind (digits for task=segmentation, masks for task=classification) is refused before anything is built, naming the
+    data that fits. Sources without targets (an environment) and tasks that ignore them are not checked."""
     from dltrain.configs import group_options, option_target
     from dltrain.targets import locate
 
@@ -160,7 +164,8 @@ def check_targets(task_target: str | None, data) -> None:
     fitting = []
     for option in group_options("data"):
         try:
-            if getattr(locate(option_target("data", option)), "target_kind", None) in needed:
+            source = locate(option_target("data", option))
+            if set(getattr(source, "target_kinds", (getattr(source, "target_kind", None),))) & set(needed):
                 fitting.append(f"data={option}")
         except Exception:
             continue
@@ -169,11 +174,22 @@ def check_targets(task_target: str | None, data) -> None:
                     f"choose data with {needed[0]}: {', '.join(fitting)}" if fitting else "choose other data")
 
 
+def targets_for_the_task(config: dict[str, Any]) -> None:
+    """Data that holds classes or numbers alike (a table, signals) is told which the task learns from when its
+    config leaves it to the task (`data.targets=auto`): a regression reads the label column as numbers."""
+    data = config["data"]
+    if data.get("targets") == "auto":
+        needed = task_attribute(config["task"].get("_target_"), "target_kinds") or ("classes",)
+        data["targets"] = "numbers" if "numbers" in needed else "classes"
+
+
 def build_task(config: dict[str, Any], model, spec: dict[str, Any], class_names: list[str]):
-    """The LightningModule, given what it takes of the data: the number of classes (classifiers), the class names
-    (CTC decodes to them), the kind of inputs (autoencoders measure images in PSNR)."""
+    """The LightningModule, given what it takes of the data: the number of classes (classifiers) or of numeric targets
+    (regression), the class (or target) names (CTC decodes to them), the kind of inputs (autoencoders measure images
+    in PSNR)."""
     target = config["task"].get("_target_")
-    offered = {"num_classes": spec.get("num_classes"), "class_names": list(class_names),
+    offered = {"num_classes": spec.get("num_classes"), "num_targets": spec.get("num_targets"),
+               "class_names": list(class_names),
                "input_kind": spec.get("input_kind")}
     wanted = {key: value for key, value in offered.items() if _takes(target, key)}
     return instantiate(config["task"], "task", recursive=False, model=model, optimizer=config["optimizer"],

@@ -73,7 +73,7 @@ def count(value: int) -> str:
 
 
 def describe_inputs(spec: dict[str, Any], kind: str | None) -> str:
-    """The inputs a model sees, in words: '3x32x32 images, 10 classes'."""
+    """The inputs a model sees, in words: '3x32x32 images, 10 classes', 'rows of 8 features, 1 numeric target'."""
     size = list(spec.get("input_size") or [])
     channels = spec.get("in_channels", 1)
     if kind == "images" and len(size) == 2:
@@ -82,6 +82,8 @@ def describe_inputs(spec: dict[str, Any], kind: str | None) -> str:
         inputs = f"rows of {size[0]} features"
     elif kind == "texts":
         inputs = f"texts, vocabulary of {count(spec.get('vocab_size', 0))}"
+    elif kind == "signals" and len(size) == 1:
+        inputs = f"signals of {channels} channel{'s' if channels != 1 else ''} x {size[0]} steps"
     elif kind == "clips" and len(size) == 2:
         inputs = f"clips as {size[0]} frames x {size[1]} mel bands"
     elif kind == "observations" and len(size) == 1:
@@ -90,7 +92,9 @@ def describe_inputs(spec: dict[str, Any], kind: str | None) -> str:
         return f"interactions of {count(spec.get('num_users', 0))} users with {count(spec.get('num_items', 0))} items"
     else:
         inputs = f"inputs of size {[channels, *size]}"
-    classes = spec.get("num_classes")
+    classes, targets = spec.get("num_classes"), spec.get("num_targets")
+    if targets:
+        return f"{inputs}, {targets} numeric target{'s' if targets != 1 else ''}"
     return f"{inputs}, {classes} classes" if classes else inputs
 
 

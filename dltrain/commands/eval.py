@@ -20,7 +20,6 @@ def run(cfg: DictConfig) -> None:
     from dltrain.assemble import build_data, build_trained_task, build_trainer
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
-    from dltrain.plots import save_confusion_matrix
     from dltrain.report import print_table, stage_metrics
 
     metadata = checkpoint[METADATA_KEY]
@@ -63,10 +62,7 @@ def run(cfg: DictConfig) -> None:
         rows.append(("recording", str(_recorded(Path(cfg.record).expanduser(), task, data))))
     if hasattr(task, "per_class_figures"):
         rows.append(("per class", str(_per_class_table(metrics, split, task, output.with_name("per_class.csv")))))
-    if hasattr(task, "confusion"):
-        figure = save_confusion_matrix(task.confusion.compute().cpu(), data.class_names,
-                                       output.with_name("confusion_matrix.png"))
-        rows.append(("confusion matrix", str(figure)))
+    rows += [(what, str(path)) for what, path in task.evaluation_pictures(output.parent)]
     print_table("dltrain eval", rows)
 
 

@@ -35,7 +35,7 @@ def run(cfg: DictConfig) -> None:
     trained = metadata["config"]
     torch.manual_seed(trained["seed"])
     data = build_data(trained["data"], checkpoint)
-    model = build_trained_task(checkpoint).model.cpu().eval()
+    model = build_trained_task(checkpoint).deployable().cpu().eval()
     inputs = _codes(model, cfg.examples, trained["seed"]) if _generates(trained) else _model_inputs(data, cfg.examples)
     if getattr(model, "conditional", False):
         from dltrain.models.dcgan import OneHotConditioned
@@ -189,6 +189,9 @@ def _meaning(trained: dict, outputs) -> str:
     if task_attribute(trained["task"].get("_target_"), "learns_from") == "environment":
         return "the value of each action (expected discounted return); the greedy policy takes the largest"
     kind = model_kind(model_config["_target_"])
+    if trained["data"].get("targets") == "numbers":
+        return ("the predicted value of each target (class_names), in the training data's units: the standardization "
+                "of the targets is inside the model")
     if kind in ("autoencoder", "vae"):
         return "the reconstruction of the input"
     if kind == "gan":

@@ -69,6 +69,8 @@ def run(cfg: DictConfig) -> None:
         outputs = torch.cat([predictor.forward(chunk) for chunk in inputs.split(CHUNK)])
     if predictor.model_kind in REBUILDING:
         header, rows = _embedded(names, inputs, outputs, predictor.encode)
+    elif predictor.data_config.get("targets") == "numbers":
+        header, rows = _numbers(names, outputs, predictor.class_names)
     elif outputs.dim() == 3:
         header, rows = _transcribed(names, outputs, predictor.class_names)
     else:
@@ -133,6 +135,9 @@ REBUILDING = ("autoencoder", "vae")
 def _shown(header: list[str], row: list[str]) -> str:
     if header[-1] == "reconstruction_error":
         return f"reconstruction error {float(row[-1]):.4g}" + (f", code of {len(row) - 2}" if len(row) > 2 else "")
+    if header[1].startswith("prediction"):
+        return ", ".join(f"{column.removeprefix('prediction_')} {value}" if len(row) > 2 else value
+                         for column, value in zip(header[1:], row[1:], strict=True))
     return row[1] if len(row) == 2 else f"{row[1]} ({float(row[2]):.3f})"
 
 
@@ -149,6 +154,14 @@ def _embedded(names: list[str], inputs, outputs, encode: Callable | None) -> tup
     rows = [[name, *(f"{value:.6g}" for value in (codes[index].tolist() if codes is not None else [])),
              f"{float(errors[index]):.6g}"] for index, name in enumerate(names)]
     return header, rows
+
+
+def _numbers(names: list[str], outputs, targets: list[str]) -> tuple[list[str], list[list[str]]]:
+    """`input,prediction` for one target, `input,prediction_<target>,...` for several: a regression's answers, in
+    the units of the training data."""
+    header = ["input", *(["prediction"] if len(targets) == 1 else [f"prediction_{name}" for name in targets])]
+    return header, [[name, *(f"{value:.6g}" for value in row)] for name, row in zip(names, outputs.tolist(),
+                                                                                      strict=True)]
 
 
 def _labelled(names: list[str], logits, class_names: list[str], top_k: int) -> tuple[list[str], list[list[str]]]:
@@ -182,7 +195,7 @@ def _trained(cfg: DictConfig) -> Predictor:
     metadata = checkpoint[METADATA_KEY]
     data_config = metadata["config"]["data"]
     data_class = get_class(data_config["_target_"])
-    model = build_trained_task(checkpoint).model.cpu().eval()
+    model = build_trained_task(checkpoint).deployable().cpu().eval()
     return Predictor(model, data_class.input_kind, data_config, checkpoint.get(data_class.__qualname__) or {},
                      metadata["spec"], list(metadata["class_names"]),
                      model_kind(metadata["config"]["model"]["_target_"]), getattr(model, "encode", None))

@@ -19,7 +19,7 @@ def run(cfg: DictConfig) -> None:
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
-    from dltrain.assemble import build_data, build_model, build_task, check_targets
+    from dltrain.assemble import build_data, build_model, build_task, check_targets, targets_for_the_task
 
     started = time.perf_counter()
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -36,6 +36,7 @@ def run(cfg: DictConfig) -> None:
     pl.seed_everything(config["seed"], workers=True, verbose=False)
 
     _in_pixel_range_for_the_task(config)
+    targets_for_the_task(config)
     data = build_data(config["data"])
     check_targets(config["task"].get("_target_"), data)
     model = build_model(config["model"], data.spec, config["task"].get("_target_"))

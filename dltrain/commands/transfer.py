@@ -37,7 +37,7 @@ def transfer_and_test(config: dict[str, Any], started: float, resume_from: Path 
     import pytorch_lightning as pl
     from pytorch_lightning.utilities import rank_zero_only
 
-    from dltrain.assemble import build_model, build_task, check_targets
+    from dltrain.assemble import build_model, build_task, check_targets, targets_for_the_task
     from dltrain.commands.train import fit_and_test, model_name
     from dltrain.finetuning import FrozenBackbone
     from dltrain.report import print_table
@@ -45,6 +45,7 @@ def transfer_and_test(config: dict[str, Any], started: float, resume_from: Path 
 
     config["model"] = {key: value for key, value in source.model_config.items() if key != "weights"}
     pl.seed_everything(config["seed"], workers=True, verbose=False)
+    targets_for_the_task(config)
     data = _shaped_like_source(config, source)
     check_targets(config["task"].get("_target_"), data)
     spec = data.spec

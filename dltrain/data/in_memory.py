@@ -118,8 +118,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     # What `dltrain predict` reads for this source (images, rows, texts or clips; see dltrain/predict_inputs.py);
     # None: it cannot read new inputs for it.
     input_kind: str | None = None
-    # What each example is labelled with: one class (segmentation and detection data have masks and boxes); the
-    # tasks name the kinds they learn from (see assemble.check_targets).
+    # What each example is labelled with: one class (segmentation and detection data have masks and boxes, tables and
+    # signals may have numbers); the tasks name the kinds they learn from (see assemble.check_targets).
     target_kind = "classes"
 
     def __init__(self, batch_size: int = 64, val_fraction: float = 0.1, test_fraction: float = 0.2,
@@ -157,12 +157,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         return self.hold_out_missing({"train": (inputs, labels)})
 
     def hold_out(self, labels: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Indices of the kept and the held-out examples, `fraction` of each class held out."""
+        """Indices of the kept and the held-out examples, `fraction` of each class held out (of all examples, at
+        random, when the targets are numbers)."""
         from sklearn.model_selection import train_test_split
 
+        stratify = labels.numpy() if self.target_kind == "classes" else None
         try:
             kept, held = train_test_split(torch.arange(len(labels)).numpy(), test_size=fraction,
-                                          random_state=self.seed, stratify=labels.numpy())
+                                          random_state=self.seed, stratify=stratify)
         except ValueError as error:
             raise UserError(f"cannot split {len(labels)} examples of {len(self.class_names)} classes "
                             f"stratified: {error}", "use more examples per class or other "
@@ -233,12 +235,13 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     @property
     def sizes(self) -> dict:
-        """Channels, spatial (or feature) size, number of classes."""
+        """Channels, spatial (or feature) size, number of classes (or of numeric targets)."""
         self.setup()
         sample = self.splits["train"][0][0]
         in_channels, input_size = (1, list(sample.shape)) if sample.dim() == 1 else (
             sample.shape[0], list(sample.shape[1:]))
-        return {"in_channels": int(in_channels), "input_size": input_size, "num_classes": len(self.class_names)}
+        outputs = "num_targets" if self.target_kind == "numbers" else "num_classes"
+        return {"in_channels": int(in_channels), "input_size": input_size, outputs: len(self.class_names)}
 
     def split_size(self, split: str) -> int:
         if split not in SPLITS:

@@ -18,7 +18,7 @@ from dltrain.models.activations import make_activation
 from dltrain.models.mlp import dense_layers
 
 # What the data gives that this family reads, and what it gives back: reconstructions of its inputs.
-INPUT_KINDS = ("images", "rows", "clips")
+INPUT_KINDS = ("images", "rows", "clips", "signals")
 MODEL_KIND = "autoencoder"
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-INPUT_KINDS = ("images", "rows", "clips")
+INPUT_KINDS = ("images", "rows", "clips", "signals")
 MODEL_KIND = "classifier"
 # The autoencoder families whose encoders can be used.
 ENCODING_KINDS = ("autoencoder", "vae")

@@ -12,7 +12,7 @@ from dltrain.models.activations import make_activation
 
 # What the data gives (its spec's input_kind) that this family reads: inputs of a fixed size, flattened
 # (not token ids); an environment's observations make it a Q-network (task=dqn).
-INPUT_KINDS = ("images", "rows", "clips", "observations")
+INPUT_KINDS = ("images", "rows", "clips", "signals", "observations")
 # What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
 MODEL_KIND = "classifier"
 

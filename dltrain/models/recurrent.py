@@ -1,4 +1,5 @@
-"""Recurrent networks (Elman RNN, LSTM, GRU) over token ids, feature sequences or images read row by row."""
+"""Recurrent networks (Elman RNN, LSTM, GRU) over token ids, feature sequences, signals or images read row by
+row."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 POOLINGS = ("auto", "last", "mean", "max", "none")
 PAD_ID = 0
 # What the data gives (its spec's input_kind) that these models read: not rows of a table, which have no steps.
-INPUT_KINDS = ("texts", "images", "clips")
+INPUT_KINDS = ("texts", "images", "clips", "signals")
 # What it gives back: class scores (per frame, for speech to text); see the tasks' model_kinds.
 MODEL_KIND = "classifier"
 
@@ -27,8 +28,9 @@ class RecurrentNet(nn.Module):
     """Front end -> stacked (bi)directional recurrent layers -> pooling over time -> linear head.
 
     Inputs are one of: token ids (N x T, int64, padded with id 0; needs `vocab_size`) through an embedding;
-    feature sequences (N x T x F); or images (N x C x H x W), read as H steps of C*W features, so `model=lstm`
-    trains on any image data. Features go through a linear projection to `embedding_dim` (null: as they are).
+    feature sequences (N x T x F); signals (N x C x T, `input_kind` signals), read as T steps of C values; or
+    images (N x C x H x W), read as H steps of C*W features, so `model=lstm` trains on any image data. Features
+    go through a linear projection to `embedding_dim` (null: as they are).
 
     Padding never changes a result, without packed sequences (which neither ONNX nor TorchScript can trace):
     each direction of each layer is its own one-layer module; the forward one runs over the padded batch (the
@@ -54,6 +56,7 @@ class RecurrentNet(nn.Module):
         if len(input_size) not in (1, 2):
             raise ValueError(f"a recurrent model reads sequences; the data gives inputs of size {list(input_size)}")
         self.pooling = automatic_pooling(input_kind) if pooling == "auto" else pooling
+        self.channels_first = input_kind == "signals"
         layout = f"{num_layers} layer{'s' if num_layers > 1 else ''} of {hidden_size}"
         self.display_name = (f"{'bidirectional ' if bidirectional else ''}{CELL_NAMES[cell]} ({layout}, "
                              + ("per-step outputs)" if self.pooling == "none" else f"{self.pooling} pooling)"))
@@ -61,7 +64,7 @@ class RecurrentNet(nn.Module):
             self.front: nn.Module = nn.Embedding(vocab_size, embedding_dim or 64, padding_idx=PAD_ID)
             step_size = embedding_dim or 64
         else:
-            features = in_channels * input_size[-1]
+            features = in_channels if self.channels_first else in_channels * input_size[-1]
             self.front = nn.Linear(features, embedding_dim) if embedding_dim else nn.Identity()
             step_size = embedding_dim or features
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
@@ -80,6 +83,8 @@ class RecurrentNet(nn.Module):
         else:
             if inputs.dim() == 4:
                 inputs = inputs.permute(0, 2, 1, 3).flatten(2)
+            elif self.channels_first:
+                inputs = inputs.transpose(1, 2)
             lengths = torch.full(inputs.shape[:1], inputs.shape[1], dtype=torch.int64, device=inputs.device)
         steps = self.front(inputs)
         positions = torch.arange(steps.shape[1], device=steps.device)[None, :]

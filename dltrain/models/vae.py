@@ -12,7 +12,7 @@ from torch import nn
 from dltrain.models.autoencoder import EncoderDecoder, example_shape, output_activation
 from dltrain.models.mlp import dense_layers
 
-INPUT_KINDS = ("images", "rows", "clips")
+INPUT_KINDS = ("images", "rows", "clips", "signals")
 # What it gives back: reconstructions, and the distribution of its code (what task=vae needs).
 MODEL_KIND = "vae"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -61,6 +62,16 @@ class Task(pl.LightningModule):
 
     def forward(self, inputs: torch.Tensor) -> Any:
         return self.model(inputs)
+
+    def deployable(self) -> nn.Module:
+        """What predict runs and export writes: the model, or the model with what turns its outputs into answers
+        (a regression's units)."""
+        return self.model
+
+    def evaluation_pictures(self, folder: Path) -> list[tuple[str, Path]]:
+        """Pictures of the last test loop that dltrain eval saves into `folder` (a confusion matrix, predicted
+        against true values), as (what, path); none here."""
+        return []
 
     def penalties(self) -> dict[str, torch.Tensor]:
         return regularization_penalties(self.model, **self.regularization)

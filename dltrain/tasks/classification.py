@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,8 +29,10 @@ class ClassificationTask(Task):
 
     def __init__(self, model: nn.Module, num_classes: int, optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
-                 label_smoothing: float = 0.0, aux_loss_weight: float = 0.3) -> None:
+                 label_smoothing: float = 0.0, aux_loss_weight: float = 0.3,
+                 class_names: list[str] | None = None) -> None:
         super().__init__(model, optimizer, scheduler, regularization)
+        self.class_names = list(class_names or map(str, range(num_classes)))
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.aux_loss_weight = aux_loss_weight
         self.num_classes = num_classes
@@ -68,6 +71,12 @@ class ClassificationTask(Task):
         self.log_batch(self.eval_stage, {"loss": loss}, len(batch[1]))
         self.test_metrics.update(logits, batch[1])
         self.confusion.update(logits, batch[1])
+
+    def evaluation_pictures(self, folder: Path) -> list[tuple[str, Path]]:
+        from dltrain.plots import save_confusion_matrix
+
+        matrix = self.confusion.compute().cpu()
+        return [("confusion matrix", save_confusion_matrix(matrix, self.class_names, folder / "confusion_matrix.png"))]
 
     def loop_figures(self, loop: str) -> dict[str, Any]:
         if loop == "train":

@@ -42,7 +42,7 @@ class AutoencoderTask(Task):
             raise UserError(f"task.noise={noise} is invalid", "pass the std of the gaussian noise, >= 0 (0: none)")
         if not 0 <= mask < 1:
             raise UserError(f"task.mask={mask} is invalid", "pass the fraction of input values zeroed, in [0, 1)")
-        if loss == "bce" and input_kind in ("rows", "clips"):
+        if loss == "bce" and input_kind in ("rows", "clips", "signals"):
             raise UserError(f"task.loss=bce needs inputs in [0, 1], but {input_kind} are standardized",
                             "use task.loss=mse")
         self.loss_name, self.noise, self.mask = loss, float(noise), float(mask)

@@ -1,0 +1,73 @@
+"""A CSV file with a header row, read as text once: its columns found by name, its cells turned into numbers.
+
+Shared by the sources whose examples are CSV rows (data=tabular, data=signals) and by predict, which reads new
+rows the same way. Missing cells are told apart from cells that are wrong, since the user's remedy differs.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from dltrain.errors import UserError, suggestion
+
+# What a spreadsheet, pandas or R writes into a cell that has no value (compared without case).
+MISSING_MARKS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+
+
+@dataclass
+class CsvTable:
+    path: Path
+    header: list[str]
+    # The file's line of each row, for errors that point at one.
+    lines: list[int]
+    rows: list[list[str]]
+
+    def positions(self, names: list[str], key: str) -> list[int]:
+        """Where the columns `names` are; a name the header lacks is a user error naming `key` (the setting that
+        asked for it) and the closest column."""
+        for name in names:
+            if name not in self.header:
+                hint = suggestion(name, self.header)
+                raise UserError(f"{self.path} has no column '{name}' ({key})",
+                                f"{hint + ' ' if hint else ''}its columns are: {', '.join(self.header)}")
+        return [self.header.index(name) for name in names]
+
+    def numbers(self, positions: list[int], key: str) -> list[list[float]]:
+        """The cells at `positions` of every row as numbers, NaN where a cell is missing (see MISSING_MARKS)."""
+        return [[self.number(row, position, line, key) for position in positions]
+                for line, row in zip(self.lines, self.rows, strict=True)]
+
+    def number(self, row: list[str], position: int, line: int, key: str) -> float:
+        text = row[position].strip()
+        if text.lower() in MISSING_MARKS:
+            return math.nan
+        try:
+            value = float(text)
+        except ValueError:
+            raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a number",
+                            f"fix the cell, or list only numeric columns in {key}=[...]") from None
+        if not math.isfinite(value):
+            raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a finite "
+                            "number", "replace it: infinity would make every loss infinite")
+        return value
+
+
+def read_csv_table(path: Path, example: str = "data.path=data/iris.csv") -> CsvTable:
+    """Every non-blank row of the CSV file at `path`, each as long as its header."""
+    if not path.is_file():
+        raise UserError(f"data.path: no such file '{path}'",
+                        f"pass the path of a CSV file with a header row, e.g. {example}")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = [name.strip() for name in next(reader, [])]
+        numbered = [(line, row) for line, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
+    if not header or not numbered:
+        raise UserError(f"{path} has no data rows", "give a CSV file with a header row and data rows")
+    for line, row in numbered:
+        if len(row) != len(header):
+            raise UserError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}",
+                            "fix the row or quote fields that contain commas")
+    return CsvTable(path, header, [line for line, _ in numbered], [row for _, row in numbered])
