@@ -197,3 +197,31 @@ def spoken_digit_strings(root: Path, count: int = 240, seed: int = 0) -> Path:
         rows.append(f"{index}.wav,{' '.join(map(str, digits))}")
     (root / "transcripts.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+def bump_signals(count: int, steps: int = 64, noise: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy signals (count x steps) of four classes set by the shape of a pattern (one peak, or two peaks close
+    together) and its position (left or right half), its place within the half, width and height random: the answer
+    is known, and a model must find a pattern wherever it sits."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 4
+    double, right = labels % 2 == 1, labels >= 2
+    centre = rng.uniform(0.12, 0.38, count) * steps + right * steps / 2
+    width = rng.uniform(0.015, 0.025, count) * steps
+    height = rng.uniform(0.8, 1.2, count)
+    time = np.arange(steps)[None, :]
+    apart = np.where(double, 2.5 * width, 0.0)[:, None]
+    peaks = np.exp(-0.5 * ((time - centre[:, None] - apart) / width[:, None]) ** 2)
+    peaks += np.where(double[:, None], np.exp(-0.5 * ((time - centre[:, None] + apart) / width[:, None]) ** 2), 0)
+    signals = height[:, None] * np.minimum(peaks, 1) + rng.normal(0, noise, (count, steps))
+    return signals.astype(np.float32), labels
+
+
+def write_signal_rows(path: Path, signals: np.ndarray, labels: np.ndarray, label_column: str = "label") -> Path:
+    """Signals as CSV rows: the steps t0, t1, ... then the label."""
+    steps = signals.shape[1]
+    lines = [",".join([*(f"t{step}" for step in range(steps)), label_column])]
+    lines += [",".join([*(f"{value:.4f}" for value in row), str(label)]) for row, label in zip(signals, labels,
+                                                                                             strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
