@@ -7,7 +7,6 @@ Each reader takes the file or folder given as `input=`, the run's data config, t
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ def read_inputs(kind: str | None, source: Path, data_config: dict, state: dict,
                 spec: dict) -> tuple[list[str], torch.Tensor]:
     if kind not in READERS:
         raise UserError(f"dltrain predict cannot read new inputs for data {data_config.get('_target_')}",
-                        "predict works for models trained on images, CSV rows, texts or audio clips")
+                        "predict works for models trained on images, CSV rows, signals, texts or audio clips")
     if not source.exists():
         raise UserError(f"input: no such file or folder '{source}'", f"pass the {kind} to predict, e.g. input=new/")
     names, inputs = READERS[kind](source, data_config, state, spec)
@@ -57,25 +56,61 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
     return [str(path) for path in paths], pipeline(torch.stack(images), training=False)
 
 
-def _rows(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
+def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
+    """The columns the model was trained on, from each row of a CSV file (other columns, such as the label, are
+    ignored); a missing value takes the train split's mean when the run filled them so (data.missing=mean)."""
+    from dltrain.data.csv_table import read_csv_table
+
+    if source.is_dir() or source.suffix.lower() != ".csv":
+        raise UserError(f"input {source} is not a CSV file", "pass a .csv file with the columns the model was "
+                        "trained on")
     columns = state["feature_columns"]
-    with open(source, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [name for name in columns if name not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{source} has no column(s) {', '.join(missing)}",
-                            f"the model reads the columns {', '.join(columns)}")
-        names, values = [], []
-        for row in reader:
-            try:
-                values.append([float(row[name]) for name in columns])
-            except (TypeError, ValueError):
-                raise UserError(f"{source} line {reader.line_num}: a feature is not a number",
-                                f"fill in numbers for {', '.join(columns)}") from None
-            names.append(f"{source.name}:{reader.line_num}")
-    features = torch.tensor(values, dtype=torch.float32)
+    table = read_csv_table(source, example="input=new_rows.csv")
+    missing = [name for name in columns if name not in table.header]
+    if missing:
+        raise UserError(f"{source} has no column(s) {', '.join(missing)}",
+                        f"the model reads the columns {', '.join(columns)}")
+    values = torch.tensor(table.numbers(table.positions(columns, "the model's columns")), dtype=torch.float32)
+    return [f"{source.name}:{line}" for line in table.lines], _filled(values, state, columns, table.lines, source)
+
+
+def _filled(values: torch.Tensor, state: dict, columns: list[str], where: list, source: Path) -> torch.Tensor:
+    gaps = values.isnan()
+    if not gaps.any():
+        return values
+    if state.get("fill") is None:
+        row, column = (int(index) for index in gaps.nonzero()[0])
+        raise UserError(f"{source} line {where[row]}, column '{columns[column]}' has no value",
+                        "fill it in: the model was trained without missing values (data.missing=error)")
+    return torch.where(gaps, torch.as_tensor(state["fill"]).view(values.shape[1:]), values)
+
+
+def _rows(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
+    names, features = _csv_features(source, state)
     mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return names, (features - mean) / std
+
+
+def _signals(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
+    """Signals laid out as the run's were: CSV rows of its columns, or an .npz (its `input_key` array) or .npy file
+    of (N, T) or (N, C, T) numbers; standardized per channel with the train split's statistics."""
+    from dltrain.data.signal_arrays import ARRAY_SUFFIXES, read_array, signals_from_array, signals_from_rows
+
+    if source.suffix.lower() in ARRAY_SUFFIXES:
+        signals = signals_from_array(read_array(source, data_config.get("input_key", "x"), "input"), source)
+        names = [f"{source.name}:{index}" for index in range(len(signals))]
+        if state.get("fill") is not None:
+            signals = torch.where(signals.isnan(), torch.as_tensor(state["fill"]).view(signals.shape[1:]), signals)
+    else:
+        names, values = _csv_features(source, state)
+        signals = signals_from_rows(values, state["channels"], state["channel_layout"])
+    expected = [spec["in_channels"], *spec["input_size"]]
+    if list(signals.shape[1:]) != expected or signals.isnan().any():
+        raise UserError(f"{source} holds signals of {list(signals.shape[1:])} (channels, steps)"
+                        f"{' with missing values' if signals.isnan().any() else ''}",
+                        f"the model reads complete signals of {expected}")
+    mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
+    return names, (signals - mean[:, None]) / std[:, None]
 
 
 def _texts(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
@@ -105,5 +140,6 @@ def _clips(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[li
     return [str(path) for path in paths], ((features - mean) / std).unsqueeze(1)
 
 
-READERS: dict[str, Reader] = {"images": _images, "rows": _rows, "texts": _texts, "clips": _clips}
+READERS: dict[str, Reader] = {"images": _images, "rows": _rows, "signals": _signals, "texts": _texts,
+                               "clips": _clips}
 

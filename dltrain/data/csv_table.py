@@ -15,6 +15,7 @@ from dltrain.errors import UserError, suggestion
 
 # What a spreadsheet, pandas or R writes into a cell that has no value (compared without case).
 MISSING_MARKS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+FEATURE_FIX = "fix the cell, or list only numeric columns in data.feature_columns=[...]"
 
 
 @dataclass
@@ -35,12 +36,13 @@ class CsvTable:
                                 f"{hint + ' ' if hint else ''}its columns are: {', '.join(self.header)}")
         return [self.header.index(name) for name in names]
 
-    def numbers(self, positions: list[int], key: str) -> list[list[float]]:
-        """The cells at `positions` of every row as numbers, NaN where a cell is missing (see MISSING_MARKS)."""
-        return [[self.number(row, position, line, key) for position in positions]
+    def numbers(self, positions: list[int], fix: str = "fix the cell") -> list[list[float]]:
+        """The cells at `positions` of every row as numbers, NaN where a cell is missing (see MISSING_MARKS); `fix`
+        is the hint when one is text."""
+        return [[self.number(row, position, line, fix) for position in positions]
                 for line, row in zip(self.lines, self.rows, strict=True)]
 
-    def number(self, row: list[str], position: int, line: int, key: str) -> float:
+    def number(self, row: list[str], position: int, line: int, fix: str) -> float:
         text = row[position].strip()
         if text.lower() in MISSING_MARKS:
             return math.nan
@@ -48,7 +50,7 @@ class CsvTable:
             value = float(text)
         except ValueError:
             raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a number",
-                            f"fix the cell, or list only numeric columns in {key}=[...]") from None
+                            fix) from None
         if not math.isfinite(value):
             raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a finite "
                             "number", "replace it: infinity would make every loss infinite")

@@ -75,9 +75,10 @@ class NumericExamplesDataModule(InMemoryDataModule):
         return str(getattr(self, "path", type(self).__name__))
 
     def without_missing(self, features: torch.Tensor, labels: torch.Tensor, where: list[str],
-                        columns: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+                        places: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Examples (`features` N x F, NaN where missing; labels -1 or NaN where missing) as `missing` says:
-        refused naming the first gap, or those with gaps (`drop`) or without a label (`mean`) left out, counted."""
+        refused naming the first gap (`where` names each example, `places` each feature: "column 'age'"), or those
+        with gaps (`drop`) or without a label (`mean`) left out, counted."""
         gaps = features.isnan()
         unlabelled = labels.isnan().flatten(1).any(dim=1) if labels.is_floating_point() else labels < 0
         incomplete = gaps.any(dim=1) | unlabelled
@@ -85,7 +86,7 @@ class NumericExamplesDataModule(InMemoryDataModule):
             return features, labels
         if self.missing == "error":
             first = int(incomplete.nonzero()[0, 0])
-            what = (f"column '{columns[int(gaps[first].nonzero()[0, 0])]}'" if gaps[first].any()
+            what = (places[int(gaps[first].nonzero()[0, 0])] if gaps[first].any()
                     else f"label '{', '.join(self.label_columns)}'")
             total = int(gaps.sum() + unlabelled.sum())
             raise UserError(f"{self.source_name} {where[first]}, {what} has no value ({total} missing in all)",
@@ -101,8 +102,8 @@ class NumericExamplesDataModule(InMemoryDataModule):
                      len(dropped), "a missing value" if self.missing == "drop" else "no label")
         return features[kept], labels[kept]
 
-    def fill_missing(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], columns: list[str]) -> None:
-        """data.missing=mean: every missing value becomes its feature's mean over the train split (`columns` name the
+    def fill_missing(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], places: list[str]) -> None:
+        """data.missing=mean: every missing value becomes its feature's mean over the train split (`places` name the
         features, flattened, for the error when the train split has none of one)."""
         train = splits["train"][0].flatten(1)
         present = ~train.isnan()
@@ -113,7 +114,7 @@ class NumericExamplesDataModule(InMemoryDataModule):
             if gaps.any():
                 empty = (gaps.flatten(1) & self.fill.isnan()).any(dim=0).nonzero()
                 if len(empty):
-                    raise UserError(f"column '{columns[int(empty[0, 0])]}' of {self.source_name} has no value in "
+                    raise UserError(f"{places[int(empty[0, 0])]} of {self.source_name} has no value in "
                                     "the train split, so no mean to fill it with", "drop the column or fill it in")
                 filled += int(gaps.sum())
                 splits[split] = torch.where(gaps, self.fill.view(inputs.shape[1:]), inputs), labels

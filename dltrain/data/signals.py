@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from dltrain.data.csv_table import read_csv_table
+from dltrain.data.csv_table import FEATURE_FIX, read_csv_table
 from dltrain.data.numeric_examples import NumericExamplesDataModule
 from dltrain.data.signal_arrays import (
     ARRAY_SUFFIXES,
@@ -71,10 +71,11 @@ class SignalsDataModule(NumericExamplesDataModule):
         self.columns = self.feature_columns or [name for name in table.header if name not in self.label_columns]
         if not self.columns:
             raise UserError(f"{self.path} has no columns of signal besides the label", "add the time steps as columns")
-        values = torch.tensor(table.numbers(table.positions(self.columns, "data.feature_columns"),
-                                            "data.feature_columns"), dtype=torch.float32)
+        values = torch.tensor(table.numbers(table.positions(self.columns, "data.feature_columns"), FEATURE_FIX),
+                               dtype=torch.float32)
         signals = signals_from_rows(values, self.channels, self.channel_layout)
-        self.positions = position_names(self.columns, self.channels, self.channel_layout)
+        self.positions = [f"column '{name}'" for name in position_names(self.columns, self.channels,
+                                                                        self.channel_layout)]
         return signals, [[row[p] for p in label_positions] for row in table.rows], \
             [f"line {line}" for line in table.lines]
 

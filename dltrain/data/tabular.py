@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from dltrain.data.csv_table import read_csv_table
+from dltrain.data.csv_table import FEATURE_FIX, read_csv_table
 from dltrain.data.numeric_examples import NumericExamplesDataModule
 from dltrain.errors import UserError
 
@@ -36,16 +36,20 @@ class TabularDataModule(NumericExamplesDataModule):
             raise UserError(f"{self.path} has no feature columns besides '{', '.join(self.label_columns)}'",
                             "add numeric feature columns to the file")
         self.features = features
-        values = torch.tensor(table.numbers(table.positions(features, "data.feature_columns"),
-                                            "data.feature_columns"), dtype=torch.float32)
+        values = torch.tensor(table.numbers(table.positions(features, "data.feature_columns"), FEATURE_FIX),
+                               dtype=torch.float32)
         where = [f"line {line}" for line in table.lines]
         labels, names = self.labelled([[row[p] for p in label_positions] for row in table.rows], where)
-        values, labels = self.without_missing(values, labels, where, features)
+        values, labels = self.without_missing(values, labels, where, self.places)
         return values, labels, names
+
+    @property
+    def places(self) -> list[str]:
+        return [f"column '{name}'" for name in self.features]
 
     def fit_transform(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         if self.missing == "mean":
-            self.fill_missing(splits, self.features)
+            self.fill_missing(splits, self.places)
         train_inputs = splits["train"][0]
         self.mean = train_inputs.mean(dim=0)
         self.std = train_inputs.std(dim=0).nan_to_num(1.0).clamp_min(1e-8)
