@@ -69,10 +69,12 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("has no data rows", "header row and data rows")),
     ("single-class CSV", ["train", "data=tabular", "data.path={work}/one_class.csv", "data.label_column=species"],
      ("holds a single class", "at least two label values")),
-    ("NaN feature", ["train", "data=tabular", "data.path={work}/nan.csv", "data.label_column=species"],
-     ("line 3, column 'petal_width': 'nan' is not a finite number", "fill or drop the row")),
+    ("missing feature", ["train", "data=tabular", "data.path={work}/nan.csv", "data.label_column=species"],
+     ("nan.csv line 3, column 'petal_width' has no value (1 missing in all)", "data.missing=mean")),
+    ("missing-value policy typo", ["train", "data=tabular", "data.path={work}/nan.csv", "data.label_column=species",
+                                   "data.missing=average"], ("data.missing=average is invalid", "error, mean or drop")),
     ("inf feature", ["train", "data=tabular", "data.path={work}/inf.csv", "data.label_column=species"],
-     ("line 4, column 'petal_length': 'inf' is not a finite number", "fill or drop the row")),
+     ("line 4, column 'petal_length': 'inf' is not a finite number", "replace it")),
     ("text in a feature", ["train", "data=tabular", "data.path={work}/words.csv", "data.label_column=species"],
      ("column 'petal_length': 'long' is not a number", "data.feature_columns")),
     ("label column typo", ["train", "data=tabular", "data.path={work}/flowers.csv", "data.label_column=specie"],
@@ -83,8 +85,44 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
                           "data.label_column=species"], ("model=lenet reads images or clips, not rows", "model=mlp")),
     ("GRU on a table", ["train", "model=gru", "data=tabular", "data.path={work}/flowers.csv",
                         "data.label_column=species"],
-     ("model=gru reads texts, images or clips, not rows (data=tabular gives rows of 3 features, 3 classes)",
+     ("model=gru reads texts, images, clips or signals, not rows (data=tabular gives rows of 3 features, 3 classes)",
       "choose a model that reads rows: model=encoder_classifier, model=mlp")),
+    # Numbers to predict (task=regression)
+    ("regression on classes", ["train", "task=regression"],
+     ("task=regression learns from numbers, but data=digits gives classes", "data=signals, data=tabular")),
+    ("regression on a named label", ["train", "task=regression", "data=tabular", "data.path={work}/flowers.csv",
+                                     "data.label_column=species"],
+     ("line 2, target 'species': 'setosa' is not a number", "train a classifier")),
+    ("regression loss typo", ["train", "task=regression", "task.loss=hinge", "model=mlp", "data=tabular",
+                              "data.path={work}/flowers.csv", "data.label_column=colour_code",
+                              "data.feature_columns=[petal_length,petal_width]"],
+     ("task.loss=hinge is invalid for regression", "mse, huber, mae")),
+    ("numbers for a classifier", ["train", "data=tabular", "data.path={work}/flowers.csv",
+                                  "data.label_column=colour_code", "data.feature_columns=[petal_length]",
+                                  "data.targets=numbers"],
+     ("task=classification learns from classes, but data=tabular gives numbers", "choose data with classes")),
+    ("two label columns for a classifier", ["train", "data=tabular", "data.path={work}/flowers.csv",
+                                            "data.label_column=[species,colour_code]"],
+     ("data.label_column lists 2 columns, but classes come from one", "task=regression")),
+    # Signals
+    ("LeNet on signals", ["train", "model=lenet", "data=signals", "data.path={work}/signals.csv",
+                          "data.label_column=label"],
+     ("model=lenet reads images or clips, not signals (data=signals gives signals of 1 channel x 12 steps",
+      "model=cnn1d")),
+    ("1-D CNN on images", ["train", "model=cnn1d"], ("model=cnn1d reads signals, not images", "model=lenet")),
+    ("signals without a label column", ["train", "model=cnn1d", "data=signals", "data.path={work}/signals.csv"],
+     ("which column holds the label?", "data.label_column=NAME")),
+    ("signals: channels that do not divide a row", ["train", "model=cnn1d", "data=signals",
+                                                    "data.path={work}/signals.csv", "data.label_column=label",
+                                                    "data.channels=5"],
+     ("rows of 12 values cannot hold data.channels=5 channels", "divides 12")),
+    ("signals: no such array", ["train", "model=cnn1d", "data=signals", "data.path={work}/signals.npz",
+                                "data.input_key=inputs"], ("has no array 'inputs'", "its arrays are: x, y")),
+    ("signals: pickled array", ["train", "model=cnn1d", "data=signals", "data.path={work}/objects.npy",
+                                "data.labels_path={work}/labels.npy"], ("cannot read", "plain numeric arrays")),
+    ("signals: shift past the length", ["train", "model=cnn1d", "data=signals", "data.path={work}/signals.npz",
+                                        "data.augment.shift=2"],
+     ("data.augment.shift=2 is invalid", "a fraction in [0, 1]")),
     # Images
     ("image folder missing", ["train", "data=image_folder", "data.root=nowhere"],
      ("data.root: no such directory 'nowhere'", "root/<class>/<image>")),
@@ -104,7 +142,7 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("CIFAR-10 not there", ["train", "data=cifar10", "data.root={work}/empty"], ("CIFAR-10", "data.download=true")),
     # Texts
     ("MLP on text", ["train", "model=mlp", "data=text", "data.path={work}/texts.csv"],
-     ("model=mlp reads images, rows, clips or observations, not texts", "model=gru, model=lstm, model=rnn")),
+     ("model=mlp reads images, rows, clips, signals or observations, not texts", "model=gru, model=lstm, model=rnn")),
     ("text column missing", ["train", "model=gru", "data=text", "data.path={work}/texts.csv", "data.text_column=body"],
      ("no column 'body'", "text")),
     ("empty label", ["train", "model=gru", "data=text", "data.path={work}/empty_label.csv"],
@@ -263,6 +301,13 @@ def work(tmp_path_factory) -> Path:
                 write_wav(work / "one_label_audio" / label / f"{index}.wav", tone, 8000)
     write_shapes(work / "scenes", "segmentation", 8, size=24)
     write_shapes(work / "boxes", "yolo", 8, size=24)
+    signals = np.random.default_rng(0).normal(size=(40, 12)).astype(np.float32)
+    (work / "signals.csv").write_text("\n".join([",".join([*(f"t{step}" for step in range(12)), "label"]),
+                                                 *(",".join([*(f"{value:.3f}" for value in row), str(index % 2)])
+                                                   for index, row in enumerate(signals))]) + "\n")
+    np.savez(work / "signals.npz", x=signals, y=np.arange(40) % 2)
+    np.save(work / "objects.npy", np.array([{"a": 1}] * 40, dtype=object), allow_pickle=True)
+    np.save(work / "labels.npy", np.arange(40) % 2)
     (work / "empty").mkdir()
     (work / "empty.ckpt").write_bytes(b"")
     (work / "payload.ckpt").write_bytes(pickle.dumps(Payload()))
@@ -309,7 +354,7 @@ def test_the_real_process_keeps_the_promise(tmp_path: Path, work: Path):
     CSV, which once ended in an IndexError traceback after the model summary)."""
     result = run_in_process("train", "model=gru", "data=tabular", f"data.path={work / 'flowers.csv'}",
                             "data.label_column=species", cwd=tmp_path)
-    assert_user_error(result, "model=gru reads texts, images or clips, not rows", "model=mlp")
+    assert_user_error(result, "model=gru reads texts, images, clips or signals, not rows", "model=mlp")
     assert result.stdout == "" and not any(tmp_path.iterdir())
 
 
