@@ -66,7 +66,7 @@ def test_cfg_job_prints_the_composed_config(dltrain, tmp_path):
 def test_train_help_shows_config_groups(dltrain):
     result = dltrain("train", "--help")
     assert result.returncode == 0
-    assert ("model: alexnet, autoencoder, autorec, conv_autoencoder, dcgan, deeplabv3, encoder_classifier, "
+    assert ("model: alexnet, autoencoder, autorec, cnn1d, conv_autoencoder, dcgan, deeplabv3, encoder_classifier, "
             "fasterrcnn, fcn, fcos, gmf, googlenet, gru, lenet, lstm, mf, mlp, ncf_mlp, neumf, resnet, retinanet, "
             "rnn, ssdlite, unet, vae, vgg") in result.stdout
 
