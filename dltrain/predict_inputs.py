@@ -81,7 +81,7 @@ def _filled(values: torch.Tensor, state: dict, columns: list[str], where: list, 
     if state.get("fill") is None:
         row, column = (int(index) for index in gaps.nonzero()[0])
         raise UserError(f"{source} line {where[row]}, column '{columns[column]}' has no value",
-                        "fill it in: the model was trained without missing values (data.missing=error)")
+                        "fill it in: only a run trained with data.missing=mean fills gaps in new rows")
     return torch.where(gaps, torch.as_tensor(state["fill"]).view(values.shape[1:]), values)
 
 
