@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from dltrain.data.tabular import TabularDataModule
 from dltrain.errors import UserError
@@ -137,3 +138,22 @@ def test_numeric_target_errors(tmp_path: Path, options: dict, message: str):
     path.write_text("size,price\n1,10\n2,cheap\n3,30\n")
     with pytest.raises(UserError, match=message):
         TabularDataModule(path=str(path), **{"targets": "numbers", **options}).setup()
+
+
+def test_a_resumed_regression_keeps_its_target_statistics(dltrain, tmp_path: Path):
+    nonlinear_table(tmp_path / "houses.csv", count=300)
+    common = ["task=regression", "model=mlp", "data=tabular", "data.path=houses.csv", "data.label_column=price"]
+    assert dltrain("train", *common, "trainer.max_epochs=2", "hydra.run.dir=run").returncode == 0
+    result = dltrain("train", "resume=run", "trainer.max_epochs=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    seed = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["seed"]
+    data = TabularDataModule(path=str(tmp_path / "houses.csv"), label_column="price", targets="numbers", seed=seed)
+    data.setup()
+    mean, std = data.target_statistics()
+    torch.testing.assert_close(weights["target_mean"], mean)
+    torch.testing.assert_close(weights["target_std"], std)
+    with (tmp_path / "run" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["epoch"] for row in rows] == ["0", "1", "2", "3"]
+    assert float(rows[3]["val/r2"]) > float(rows[0]["val/r2"]) and float(rows[3]["val/mae"]) > 1000
