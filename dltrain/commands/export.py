@@ -76,9 +76,10 @@ def run(cfg: DictConfig) -> None:
     if hasattr(data, "example_inputs"):
         what = f"observations of {data.env_id} under a random policy"
     rows: list[tuple[str, Any]] = [("checkpoint", str(path)), ("verified on", f"{len(inputs)} {what}")]
+    numbers = trained["data"].get("targets") == "numbers"  # a regression's outputs have no top-1 class
     for name, figures in artifacts.items():
-        rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}, "
-                     f"top-1 agreement {figures['top1_agreement']:.4f}"))
+        rows.append((f"{name}: {figures['file']}", f"max |diff| {figures['max_abs_diff']:.2e}" + (
+            "" if numbers else f", top-1 agreement {figures['top1_agreement']:.4f}")))
     rows.append(("output", str(output)))
     print_table("dltrain export", rows)
 
