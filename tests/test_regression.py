@@ -157,3 +157,30 @@ def test_a_resumed_regression_keeps_its_target_statistics(dltrain, tmp_path: Pat
         rows = list(csv.DictReader(handle))
     assert [row["epoch"] for row in rows] == ["0", "1", "2", "3"]
     assert float(rows[3]["val/r2"]) > float(rows[0]["val/r2"]) and float(rows[3]["val/mae"]) > 1000
+
+
+@pytest.mark.slow
+def test_a_table_with_gaps_filled_by_train_means_still_learns(dltrain, tmp_path: Path):
+    """One feature cell in ten emptied at random: data.missing=mean fills them and says how many; predict fills a
+    new row's gap the same way."""
+    nonlinear_table(tmp_path / "houses.csv", count=1000)
+    lines = (tmp_path / "houses.csv").read_text().splitlines()
+    rng = np.random.default_rng(3)
+    emptied = 0
+    for index in range(1, len(lines)):
+        cells = lines[index].split(",")
+        for column in range(3):
+            if rng.random() < 0.1:
+                cells[column] = ""
+                emptied += 1
+        lines[index] = ",".join(cells)
+    (tmp_path / "houses.csv").write_text("\n".join(lines) + "\n")
+    result = dltrain("train", "task=regression", "model=mlp", "data=tabular", "data.path=houses.csv",
+                     "data.label_column=price", "data.missing=mean", "trainer.max_epochs=20", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"data.missing=mean: {emptied} missing values filled with their train-split means" in result.stdout
+    r2 = json.loads((tmp_path / "run" / "metrics.json").read_text())["test/r2"]
+    assert r2 >= 0.75  # measured 0.864 (0.956 without gaps): a filled cell carries no information
+    (tmp_path / "new.csv").write_text("size,age,rooms\n0.5,,1\n")
+    assert dltrain("predict", "run=run", "input=new.csv").returncode == 0
+    assert float((tmp_path / "predictions.csv").read_text().splitlines()[1].split(",")[1]) > 100_000

@@ -62,7 +62,8 @@ class NumericExamplesDataModule(InMemoryDataModule):
             return torch.tensor(values, dtype=torch.float32).reshape(len(texts), len(self.label_columns)), \
                 list(self.label_columns)
         names = [row[0].strip() for row in texts]
-        class_names = sorted({name for name in names if name.lower() not in MISSING_MARKS}, key=label_order)
+        # Only an empty label is missing: "none" or "NA" may well name a class.
+        class_names = sorted({name for name in names if name}, key=label_order)
         if len(class_names) < 2:
             raise UserError(f"label '{self.label_columns[0]}' of {self.source_name} holds "
                             f"{'a single class' if class_names else 'no values'}",

@@ -80,6 +80,9 @@ class SignalsDataModule(NumericExamplesDataModule):
             [f"line {line}" for line in table.lines]
 
     def _arrays(self) -> tuple[torch.Tensor, list[list[str]]]:
+        if self.channels != 1:
+            raise UserError(f"data.channels={self.channels} lays out CSV rows; {self.path} is an array file",
+                            "store the signals as (examples, channels, steps) and drop data.channels")
         if self.path.suffix.lower() == ".npy":
             if not self.labels_path:
                 raise UserError(f"{self.path} holds the signals only", "pass their labels as data.labels_path=y.npy, "
