@@ -43,18 +43,23 @@ class CsvTable:
                 for line, row in zip(self.lines, self.rows, strict=True)]
 
     def number(self, row: list[str], position: int, line: int, fix: str) -> float:
-        text = row[position].strip()
-        if text.lower() in MISSING_MARKS:
-            return math.nan
-        try:
-            value = float(text)
-        except ValueError:
-            raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a number",
-                            fix) from None
-        if not math.isfinite(value):
-            raise UserError(f"{self.path} line {line}, column '{self.header[position]}': '{text}' is not a finite "
-                            "number", "replace it: infinity would make every loss infinite")
-        return value
+        return cell_number(row[position], f"{self.path} line {line}, column '{self.header[position]}'", fix)
+
+
+def cell_number(text: str, place: str, fix: str) -> float:
+    """The number a cell holds, NaN when it is missing (see MISSING_MARKS); text or infinity is a user error naming
+    `place`, with `fix` the hint for text."""
+    text = text.strip()
+    if text.lower() in MISSING_MARKS:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{place}: '{text}' is not a number", fix) from None
+    if not math.isfinite(value):
+        raise UserError(f"{place}: '{text}' is not a finite number",
+                        "replace it: infinity would make every loss infinite")
+    return value
 
 
 def read_csv_table(path: Path, example: str = "data.path=data/iris.csv") -> CsvTable:

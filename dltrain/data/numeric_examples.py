@@ -4,12 +4,11 @@ numbers, and cells that may be missing."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 
 import torch
 
-from dltrain.data.csv_table import MISSING_MARKS
+from dltrain.data.csv_table import cell_number
 from dltrain.data.in_memory import InMemoryDataModule
 from dltrain.errors import UserError
 
@@ -17,6 +16,7 @@ log = logging.getLogger(__name__)
 
 TARGET_KINDS = ("classes", "numbers")
 MISSING_POLICIES = ("error", "mean", "drop")
+LABEL_FIX = "task=regression predicts numbers; train a classifier for named classes"
 
 
 class NumericExamplesDataModule(InMemoryDataModule):
@@ -56,7 +56,7 @@ class NumericExamplesDataModule(InMemoryDataModule):
         """Labels from the text of each example's label columns (`where` names each example for errors): class
         ids and the sorted class names, or numbers (N x columns, NaN where missing) and the columns' names."""
         if self.target_kind == "numbers":
-            values = [[_label_number(text, column, f"{self.source_name} {place}")
+            values = [[cell_number(text, f"{self.source_name} {place}, target '{column}'", LABEL_FIX)
                        for text, column in zip(row, self.label_columns, strict=True)]
                       for row, place in zip(texts, where, strict=True)]
             return torch.tensor(values, dtype=torch.float32).reshape(len(texts), len(self.label_columns)), \
@@ -131,20 +131,6 @@ class NumericExamplesDataModule(InMemoryDataModule):
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "fill": self.fill}
-
-
-def _label_number(text: str, column: str, where: str) -> float:
-    text = text.strip()
-    if text.lower() in MISSING_MARKS:
-        return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{where}, target '{column}': '{text}' is not a number",
-                        "task=regression predicts numbers; train a classifier for named classes") from None
-    if not math.isfinite(value):
-        raise UserError(f"{where}, target '{column}': '{text}' is not a finite number", "fix or drop the row")
-    return value
 
 
 def label_order(label: str) -> tuple:
