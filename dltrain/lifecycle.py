@@ -24,8 +24,8 @@ RESUMABLE_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.devices", 
 RESUMABLE_GROUPS = ("logger",)
 # What dltrain writes into a run directory: what `overwrite=true` removes, and nothing else.
 RUN_FILES = ("checkpoints", "logs", "tensorboard", "export", ".hydra", "config.yaml", "metrics.csv", "metrics.json",
-             "status.json", "train.log", "eval.json", "confusion_matrix.png", "reconstructions.png", "samples.png",
-             "samples")
+             "status.json", "train.log", "eval.json", "confusion_matrix.png", "predicted_vs_true.png", "per_class.csv",
+             "reconstructions.png", "samples.png", "samples")
 STATUS_FILE = "status.json"
 
 
