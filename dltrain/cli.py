@@ -18,6 +18,7 @@ COMMANDS = {
     "generate": "new images from a GAN or VAE run: dltrain generate run=DIR num=64 [labels=[7]]",
     "predict": "label new inputs: dltrain predict run=DIR input=images/ (or model=export/model.onnx)",
     "ls": "list config groups and their options: dltrain ls [GROUP]",
+    "runs": "a table of runs, or a sweep's leaderboard: dltrain runs [DIR] | dltrain runs compare DIR --sort test/acc",
 }
 
 HELP = f"""usage: dltrain <command> [overrides ...] [hydra flags]
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             from dltrain.commands.ls import list_configs
 
             return list_configs(rest)
+        if command == "runs":
+            from dltrain.commands.runs import runs
+
+            return runs(rest)
         from dltrain.launch import launch
 
         return launch(command, rest)
