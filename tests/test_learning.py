@@ -41,20 +41,27 @@ def test_early_stopping_stops_before_max_epochs(dltrain, tmp_path: Path):
     assert _metrics(tmp_path, "run")["test/acc"] >= 0.8
 
 
-def test_distributed_data_parallel_on_two_cpu_processes(tmp_path: Path):
-    """Lightning re-runs the command line for the second process: both must share one run directory."""
+@pytest.mark.slow
+def test_trainer_ddp_cpu_learns_as_one_process_does(dltrain, tmp_path: Path):
+    """trainer=ddp_cpu: two processes over gloo, each on half of every epoch. Lightning re-runs the command line for
+    the second process: both share one run directory, and the accuracy lands where one process's does."""
     import subprocess
     import sys
 
+    common = ["train", "model=mlp", "trainer.max_epochs=10"]
     script = Path(sys.executable).parent / "dltrain"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "dltrain"]
-    result = subprocess.run([*command, "train", "debug=smoke", "trainer.accelerator=cpu", "trainer.devices=2",
-                             "+trainer.strategy=ddp", "hydra.run.dir=run"], cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run([*command, *common, "trainer=ddp_cpu", "hydra.run.dir=ddp"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "run" / "checkpoints" / "best.ckpt").is_file()
-    assert set(_metrics(tmp_path, "run")) == {"test/acc", "test/f1", "test/loss"}
-    assert [path.name for path in tmp_path.iterdir()] == ["run"]
+    assert "2 processes (1 node)" in result.stdout
+    assert (tmp_path / "ddp" / "checkpoints" / "best.ckpt").is_file()
+    assert set(_metrics(tmp_path, "ddp")) == {"test/acc", "test/f1", "test/loss"}
+    assert [path.name for path in tmp_path.iterdir()] == ["ddp"]
+    single = dltrain(*common, "trainer=cpu", "hydra.run.dir=single")
+    assert single.returncode == 0, single.stderr[-3000:]
+    together, alone = _metrics(tmp_path, "ddp")["test/acc"], _metrics(tmp_path, "single")["test/acc"]
+    assert together >= 0.9 and abs(together - alone) <= 0.05, (together, alone)
 
 
 def test_resnet_on_defaults_reaches_98_percent(dltrain, tmp_path: Path):
