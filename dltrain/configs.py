@@ -20,7 +20,9 @@ def config_dir() -> Path:
 
 @cache
 def groups() -> tuple[str, ...]:
-    return tuple(sorted(p.name for p in config_dir().iterdir() if p.is_dir() and not p.name.startswith((".", "_"))))
+    """The config groups a user chooses from (model, data, ...); conf/hydra holds launchers for Hydra's own group."""
+    return tuple(sorted(p.name for p in config_dir().iterdir()
+                        if p.is_dir() and not p.name.startswith((".", "_")) and p.name != "hydra"))
 
 
 def group_options(group: str) -> list[str]:

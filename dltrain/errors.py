@@ -32,6 +32,11 @@ class Interrupted(UserError):
         self.exit_code = exit_code
 
 
+class SearchError(UserError):
+    """A hyperparameter search that cannot go on (its objective names no figure of the runs): it stops the whole search,
+    where a trial's own error (a diverged run) fails that trial only."""
+
+
 class Diverged(UserError):
     """Training produced a non-finite loss or gradient: the run stops with exit code 3, its best checkpoint kept."""
 

@@ -12,9 +12,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dltrain.configs import config_dir
-from dltrain.errors import UserError, debugging, report
+from dltrain.errors import SearchError, UserError, debugging, report
 
 
 def launch(command: str, args: list[str]) -> int:
@@ -107,14 +108,20 @@ def _unaliased(command: str, arg: str) -> str:
 
 
 def _reporting_user_errors(run: Callable) -> Callable:
-    def task(cfg) -> None:
+    """The command, its user errors printed in one line and ending the process with exit code 2; in a hyperparameter
+    search (a config with `search`) a trial's error, printed the same way, ends that trial only: raised to Hydra,
+    which hands it to the sweeper, which records a failed trial and goes on."""
+    def task(cfg) -> Any:
         _configure_logging(bool(cfg.get("verbose", False)))
         try:
-            run(cfg)
+            return run(cfg)
         except UserError as error:
             if debugging():
                 raise
             _discard_unfinished_output()
+            if cfg.get("search") and not isinstance(error, SearchError):
+                report(error)
+                raise
             sys.exit(report(error))
 
     return task

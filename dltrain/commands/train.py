@@ -15,7 +15,7 @@ from dltrain.console import count, describe_inputs, header_lines
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> float | None:
     import pytorch_lightning as pl
     from omegaconf import OmegaConf
 
@@ -41,7 +41,28 @@ def run(cfg: DictConfig) -> None:
     check_targets(config["task"].get("_target_"), data)
     model = build_model(config["model"], data.spec, config["task"].get("_target_"))
     task = build_task(config, model, data.spec, data.class_names)
-    fit_and_test(config, data, task, started, resume_from=resume_from)
+    run_dir = fit_and_test(config, data, task, started, resume_from=resume_from)
+    return search_objective(config, run_dir)
+
+
+def search_objective(config: dict[str, Any], run_dir: Path) -> float | None:
+    """What a hyperparameter search (hparams_search=...) judges this run by: `search.objective`, a figure of the run's
+    metrics.json, or the best epoch's (in `search.direction`) of one in its metrics.csv. None outside a search."""
+    from dltrain.errors import SearchError
+    from dltrain.run_records import read_run
+
+    search = config.get("search")
+    if not search:
+        return None
+    name, record = search["objective"], read_run(run_dir)
+    if name in record.metrics:
+        return float(record.metrics[name])
+    values = [value for _, value in record.curve(name)]
+    if not values:
+        measured = sorted(record.metrics) + sorted({key for key in ("val/loss", "train/loss")})
+        raise SearchError(f"search.objective={name}: this run did not measure it",
+                        f"choose one of its figures, e.g. {', '.join(measured)}")
+    return max(values) if search.get("direction") == "maximize" else min(values)
 
 
 def _resumed(config: dict[str, Any]) -> tuple[dict[str, Any], Path]:

@@ -1,0 +1,81 @@
+"""Scaling out through the engines users already have: Hydra's submitit launcher (local processes here, SLURM by
+composing its config), Optuna through Hydra's sweeper, and Lightning's DDP and FSDP trainer configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dltrain.configs import config_dir
+from dltrain.run_records import find_runs
+from tests.conftest import run_in_process
+
+
+def _composed(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+@pytest.mark.slow
+def test_an_optuna_search_records_failed_trials_and_writes_the_best(tmp_path: Path):
+    """Four trials over a learning rate that is fine or absurd (1e8 diverges): the diverged trials are failed ones,
+    the search goes on, and the best parameters are those of the best finished trial."""
+    result = run_in_process("train", "-m", "hparams_search=optuna", "model=mlp", "trainer.max_epochs=2",
+                            "hydra.sweeper.n_trials=4", "optimizer.lr=choice(0.003,1e8)", "hydra.sweep.dir=search",
+                            cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = find_runs([tmp_path / "search"])
+    states = [record.state for record in records]
+    assert len(records) == 4 and "diverged" in states and "finished" in states, states
+    assert "error: training diverged" in result.stderr
+    best = yaml.safe_load((tmp_path / "search" / "optimization_results.yaml").read_text())
+    finished = [record for record in records if record.state == "finished"]
+    objectives = [min(value for _, value in record.curve("val/loss")) for record in finished]
+    assert best["best_value"] == pytest.approx(min(objectives))
+    assert best["best_params"]["optimizer.lr"] == 0.003 and set(best["best_params"]) == {
+        "optimizer.lr", "optimizer.weight_decay", "model.dropout"}
+
+
+def test_a_search_objective_the_run_never_measured_is_named(tmp_path: Path):
+    result = run_in_process("train", "-m", "hparams_search=optuna", "debug=smoke", "hydra.sweeper.n_trials=1",
+                            "search.objective=val/accuracy", "hydra.sweep.dir=search", cwd=tmp_path)
+    assert result.returncode == 2 and "error: search.objective=val/accuracy: this run did not measure it" in \
+        result.stderr
+
+
+@pytest.mark.slow
+def test_a_two_job_sweep_through_submitit_local_processes(tmp_path: Path):
+    result = run_in_process("train", "-m", "hydra/launcher=local", "model=mlp", "optimizer.lr=0.01,0.003",
+                            "trainer.max_epochs=2", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = find_runs([tmp_path / "sweep"])
+    assert [record.state for record in records] == ["finished", "finished"]
+    assert sorted(record.overrides[1] for record in records) == ["optimizer.lr=0.003", "optimizer.lr=0.01"]
+    assert all(json.loads((record.folder / "metrics.json").read_text())["test/acc"] > 0.5 for record in records)
+    assert list((tmp_path / "sweep" / ".submitit").glob("*/*_log.out"))  # each job's console, kept
+
+
+def test_the_slurm_launcher_follows_the_trainer_s_nodes_and_devices():
+    config = _composed(["hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+                        "hydra.launcher.partition=gpu", "hydra.launcher.account=lab"])
+    from omegaconf import OmegaConf
+
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert (launcher["nodes"], launcher["gpus_per_node"], launcher["tasks_per_node"]) == (2, 4, 4)
+    assert (launcher["partition"], launcher["account"], launcher["timeout_min"]) == ("gpu", "lab", 240)
+
+
+@pytest.mark.parametrize(("option", "expected"), [
+    ("ddp", {"accelerator": "gpu", "strategy": "ddp", "precision": "bf16-mixed", "sync_batchnorm": True}),
+    ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp"}),
+    ("fsdp", {"accelerator": "gpu", "strategy": "fsdp", "precision": "bf16-mixed"}),
+])
+def test_distributed_trainer_configs(option: str, expected: dict):
+    trainer = _composed([f"trainer={option}"]).trainer
+    assert {key: trainer[key] for key in expected} == expected
