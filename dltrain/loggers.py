@@ -1,6 +1,6 @@
-"""Lightning's CSV logger, made to survive a run's life: resumed, its earlier rows are kept (Lightning's own writer
-deletes the file when it finds one), and a kill never leaves half a row: new rows are appended in one write, and the
-file is replaced atomically when its columns change."""
+"""Loggers: Lightning's CSV logger, made to survive a run's life (resumed, its earlier rows are kept: Lightning's own
+writer deletes the file when it finds one; a kill never leaves half a row: new rows are appended in one write, and the
+file is replaced atomically when its columns change); and Lightning's MLflow logger, given the whole run."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from lightning_fabric.loggers.logger import rank_zero_experiment
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
+from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
+from dltrain.errors import UserError
 from dltrain.files import write_text_atomic
 
 
@@ -70,3 +73,30 @@ class CSVLogger(LightningCSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = ResumableMetricsWriter(self.log_dir, self.resumed_step)
         return self._experiment
+
+
+class MLflowLogger(MLFlowLogger):
+    """Lightning's MLflow logger, keeping a run's whole record in MLflow: the resolved config as parameters
+    (flattened keys: optimizer/lr), every epoch's figures as metrics (what Lightning logs), and, once the run has
+    ended, the run directory's files as artifacts (`log_checkpoints` decides whether the checkpoints go too: they
+    can be large)."""
+
+    def __init__(self, experiment_name: str = "dltrain", tracking_uri: str = "sqlite:///mlflow.db",
+                 run_name: str | None = None, log_checkpoints: bool = False, **options: Any) -> None:
+        from lightning_fabric.utilities.imports import RequirementCache
+
+        if not RequirementCache("mlflow"):
+            raise UserError("logger=mlflow needs the 'mlflow' package, which is not installed",
+                            "pip install 'dltrain[tracking]' (or pip install mlflow), or choose logger=csv")
+        self.log_checkpoints = log_checkpoints
+        super().__init__(experiment_name=experiment_name, run_name=run_name, tracking_uri=tracking_uri, **options)
+
+    @rank_zero_only
+    def log_run_directory(self, folder: Path) -> None:
+        """Every file of the finished run directory, under the same relative paths."""
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if not path.is_file() or (relative.parts[0] == "checkpoints" and not self.log_checkpoints):
+                continue
+            parent = relative.parent.as_posix()
+            self.experiment.log_artifact(self.run_id, str(path), artifact_path=None if parent == "." else parent)

@@ -4,6 +4,8 @@ composing its config), Optuna through Hydra's sweeper, and Lightning's DDP and F
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,50 @@ def test_the_slurm_launcher_follows_the_trainer_s_nodes_and_devices():
 def test_distributed_trainer_configs(option: str, expected: dict):
     trainer = _composed([f"trainer={option}"]).trainer
     assert {key: trainer[key] for key in expected} == expected
+
+
+@pytest.mark.slow
+def test_mlflow_receives_the_config_the_epochs_and_the_run_directory(tmp_path: Path):
+    """A real MLflow tracking server on 127.0.0.1 (its own SQLite store and artifact folder), and a run logging to
+    it: what arrived is read back through MLflow's client."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from mlflow import MlflowClient
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'store.db'}",
+                               "--artifacts-destination", str(tmp_path / "artifacts")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{uri}/health", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        result = run_in_process("train", "model=mlp", "trainer.max_epochs=3", "logger=mlflow",
+                                f"logger.tracking_uri={uri}", "logger.run_name=digits-mlp", "hydra.run.dir=run",
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        client = MlflowClient(uri)
+        run = client.search_runs([client.get_experiment_by_name("dltrain").experiment_id])[0]
+        assert run.info.run_name == "digits-mlp" and run.info.status == "FINISHED"
+        assert run.data.params["optimizer/lr"] == "0.003" and run.data.params["model/_target_"] == \
+            "dltrain.models.mlp.MLP"
+        assert len(client.get_metric_history(run.info.run_id, "val/loss")) == 3  # one per epoch
+        metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert run.data.metrics["test/acc"] == pytest.approx(metrics["test/acc"])
+        artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "metrics.csv", "metrics.json", "status.json", "train.log"} <= artifacts
+        assert "checkpoints" not in artifacts
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
+        server.wait(timeout=30)

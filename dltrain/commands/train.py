@@ -121,6 +121,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     if resume_from is not None and hasattr(logger, "resumed_step"):
         logger.resumed_step = _global_step(resume_from)
+    if logger:
+        logger.log_hyperparams(config)  # every logger keeps the run's config (MLflow as parameters)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     settings = dict(config["trainer"])
     if settings.pop("compile", False):
@@ -160,6 +162,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         return run_dir
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_status(run_dir, "finished", epoch=trainer.current_epoch, step=trainer.global_step)
+    if hasattr(logger, "log_run_directory"):
+        logger.log_run_directory(run_dir)
     stopped = trainer.early_stopping_callback
     stopped_early = stopped is not None and stopped.stopped_epoch > 0
     rows = [("model", model_name(task.model)),
