@@ -128,3 +128,66 @@ def test_mlflow_receives_the_config_the_epochs_and_the_run_directory(tmp_path: P
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
         server.wait(timeout=30)
+
+
+def _data_of_every_family(folder: Path) -> dict:
+    """A data module of each kind that trains in memory or from files, on small fabricated inputs."""
+    import numpy as np
+
+    from dltrain.data.dense.segmentation import SegmentationFolderDataModule
+    from dltrain.data.dense.shapes import write_shapes
+    from dltrain.data.digits import DigitsDataModule
+    from dltrain.data.image_folder import ImageFolderDataModule
+    from dltrain.data.ratings import RatingsDataModule
+    from dltrain.data.signals import SignalsDataModule
+    from dltrain.data.tabular import TabularDataModule
+    from dltrain.data.text import TextDataModule
+    from tests.fabricate import bump_signals, topic_texts, write_image_tree, write_signal_rows, write_texts
+
+    rng = np.random.default_rng(0)
+    (folder / "table.csv").write_text("a,b,y\n" + "".join(f"{rng.normal():.6f},{rng.normal():.6f},{i % 3}\n"
+                                                          for i in range(90)))
+    write_signal_rows(folder / "signals.csv", *bump_signals(80, steps=16))
+    write_texts(folder / "texts.csv", topic_texts(80))
+    write_image_tree(folder / "photos", per_class=10, size=12)
+    write_shapes(folder / "scenes", "segmentation", 24, size=16)
+    (folder / "ratings.csv").write_text("user,item,rating\n" + "".join(
+        f"u{user},i{item},{1 + (user * item) % 5}\n" for user in range(12) for item in range(10) if (user + item) % 3))
+    options = {"batch_size": 8, "seed": 3}
+    return {
+        "images in memory": DigitsDataModule(**options),
+        "rows": TabularDataModule(path=str(folder / "table.csv"), label_column="y", **options),
+        "numbers to predict": TabularDataModule(path=str(folder / "table.csv"), label_column="y", targets="numbers",
+                                                **options),
+        "signals": SignalsDataModule(path=str(folder / "signals.csv"), label_column="label", **options),
+        "texts": TextDataModule(path=str(folder / "texts.csv"), **options),
+        "images from disk": ImageFolderDataModule(root=str(folder / "photos"), image_size=12, max_memory_gb=0,
+                                                  num_workers=0, **options),
+        "masks": SegmentationFolderDataModule(root=str(folder / "scenes"), image_size=16, **options),
+        "ratings": RatingsDataModule(path=str(folder / "ratings.csv"), user_column="user", item_column="item",
+                                     rating_column="rating", **options),
+    }
+
+
+def test_every_data_family_gives_each_of_two_processes_its_own_shard(tmp_path: Path):
+    """Under DDP every process trains on its own part of each epoch: the two ranks' training examples never overlap
+    and together leave out less than one per rank (an uneven count's last example)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    for family, data in _data_of_every_family(tmp_path).items():
+        data.setup("fit")
+        total = data.split_size("train")
+        seen = []
+        for rank in (0, 1):
+            data.trainer = SimpleNamespace(global_rank=rank, world_size=2, training=True,
+                                           strategy=SimpleNamespace(root_device=torch.device("cpu")))
+            keys = set()
+            for batch in data.loader("train", shuffle=True):
+                for row in batch[0].flatten(1) if batch[0].dim() > 1 else batch[0][:, None]:
+                    # Token ids are padded to each batch's longest text: an example is its ids without the padding.
+                    keys.add(tuple((row[row != 0] if family == "texts" else row).tolist()))
+            seen.append(keys)
+        assert not seen[0] & seen[1], family
+        assert total - 2 < len(seen[0]) + len(seen[1]) <= total, (family, total, [len(part) for part in seen])
