@@ -1,6 +1,7 @@
 """Loggers: Lightning's CSV logger, made to survive a run's life (resumed, its earlier rows are kept: Lightning's own
 writer deletes the file when it finds one; a kill never leaves half a row: new rows are appended in one write, and the
-file is replaced atomically when its columns change); and Lightning's MLflow logger, given the whole run."""
+file is replaced atomically when its columns change); Lightning's MLflow and W&B loggers, given the whole run.
+`finish_run(run_dir)` is called once a run has ended and its directory is complete."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lightning_fabric.loggers.logger import rank_zero_experiment
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from dltrain.errors import UserError
@@ -92,7 +94,7 @@ class MLflowLogger(MLFlowLogger):
         super().__init__(experiment_name=experiment_name, run_name=run_name, tracking_uri=tracking_uri, **options)
 
     @rank_zero_only
-    def log_run_directory(self, folder: Path) -> None:
+    def finish_run(self, folder: Path) -> None:
         """Every file of the finished run directory, under the same relative paths."""
         for path in sorted(folder.rglob("*")):
             relative = path.relative_to(folder)
@@ -100,3 +102,13 @@ class MLflowLogger(MLFlowLogger):
                 continue
             parent = relative.parent.as_posix()
             self.experiment.log_artifact(self.run_id, str(path), artifact_path=None if parent == "." else parent)
+
+
+class WandbLogger(LightningWandbLogger):
+    """Lightning's Weights & Biases logger, whose run ends with dltrain's: Lightning leaves it open (for more fits
+    and tests), so that the jobs of a sweep run in one process would all log into the first one's, and an offline
+    record would stay unwritten until the process exits."""
+
+    @rank_zero_only
+    def finish_run(self, folder: Path) -> None:
+        self.experiment.finish()

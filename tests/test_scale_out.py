@@ -191,3 +191,15 @@ def test_every_data_family_gives_each_of_two_processes_its_own_shard(tmp_path: P
             seen.append(keys)
         assert not seen[0] & seen[1], family
         assert total - 2 < len(seen[0]) + len(seen[1]) <= total, (family, total, [len(part) for part in seen])
+
+
+def test_wandb_offline_keeps_the_run_in_its_directory(tmp_path: Path):
+    """logger=wandb writes nothing anywhere but the run directory (offline), ready for `wandb sync`: the config, the
+    epochs' and the test's figures are in its record."""
+    result = run_in_process("train", "debug=smoke", "logger=wandb", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(records) == 1
+    content = records[0].read_bytes()
+    assert b"torch.optim.Adam" in content and b"val/loss" in content and b"test/acc" in content
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]

@@ -162,8 +162,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         return run_dir
     write_json_atomic(run_dir / "metrics.json", metrics)
     write_status(run_dir, "finished", epoch=trainer.current_epoch, step=trainer.global_step)
-    if hasattr(logger, "log_run_directory"):
-        logger.log_run_directory(run_dir)
+    if hasattr(logger, "finish_run"):
+        logger.finish_run(run_dir)
     stopped = trainer.early_stopping_callback
     stopped_early = stopped is not None and stopped.stopped_epoch > 0
     rows = [("model", model_name(task.model)),
