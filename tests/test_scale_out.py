@@ -203,3 +203,13 @@ def test_wandb_offline_keeps_the_run_in_its_directory(tmp_path: Path):
     content = records[0].read_bytes()
     assert b"torch.optim.Adam" in content and b"val/loss" in content and b"test/acc" in content
     assert sorted(path.name for path in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize(("option", "model", "dimension"), [
+    ("optuna_mlp", "dltrain.models.mlp.MLP", "model.hidden_sizes"),
+    ("optuna_resnet", "dltrain.models.resnet.build_resnet", "model.depth"),
+])
+def test_the_search_spaces_of_the_model_families(option: str, model: str, dimension: str):
+    config = _composed([f"hparams_search={option}"])
+    assert config.model._target_ == model and config.search.objective == "val/loss"
+    assert set(config.hydra.sweeper.params) == {"optimizer.lr", "optimizer.weight_decay", "model.dropout", dimension}
