@@ -121,8 +121,6 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     if resume_from is not None and hasattr(logger, "resumed_step"):
         logger.resumed_step = _global_step(resume_from)
-    if logger:
-        logger.log_hyperparams(config)  # every logger keeps the run's config (MLflow as parameters)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     settings = dict(config["trainer"])
     if settings.pop("compile", False):
@@ -144,6 +142,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         for line in header_lines(_header_rows(data, task.model, trainer, resume_from)):
             log.info(line)
         write_status(run_dir, "running", **({"resumed_from": str(resume_from)} if resume_from else {}))
+        if logger:
+            logger.log_hyperparams(config)  # every logger keeps the run's config (MLflow as parameters)
 
     try:
         trainer.fit(task, datamodule=data, ckpt_path=str(resume_from) if resume_from else None)
