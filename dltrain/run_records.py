@@ -62,12 +62,18 @@ class RunRecord:
 
     def curve(self, name: str) -> list[tuple[int, float]]:
         """(epoch, value) of a per-epoch figure in metrics.csv, the epochs that have it."""
+        return [(int(row["epoch"]), float(row[name])) for row in self._epochs() if row.get(name) not in (None, "")]
+
+    def epoch_figures(self) -> list[str]:
+        """The per-epoch figures of metrics.csv (train/..., val/...)."""
+        return sorted({name for row in self._epochs()[:1] for name in row if name.startswith(("train/", "val/"))})
+
+    def _epochs(self) -> list[dict[str, str]]:
         try:
             with open(self.folder / "metrics.csv", newline="") as handle:
-                rows = list(csv.DictReader(handle))
+                return list(csv.DictReader(handle))
         except OSError:
             return []
-        return [(int(row["epoch"]), float(row[name])) for row in rows if row.get(name) not in (None, "")]
 
 
 def read_run(folder: Path) -> RunRecord:

@@ -65,7 +65,7 @@ def compare(args: list[str]) -> int:
         _no_runs(" ".join(options.folders))
     metric = options.sort or headline(records)
     measured = sorted({name for record in records for name in record.metrics})
-    curves = _curve_names(records[0])
+    curves = records[0].epoch_figures()
     if metric is None or (metric not in measured and metric not in curves):
         hint = suggestion(str(metric), measured + curves)
         raise UserError(f"--sort {metric}: no run measured it",
@@ -98,16 +98,6 @@ def _ranked(records: list[RunRecord], metric: str) -> list[tuple[RunRecord, floa
             value = (max(values) if higher else min(values)) if values else None
         pairs.append((record, value))
     return sorted(pairs, key=lambda pair: (pair[1] is None, -(pair[1] or 0) if higher else (pair[1] or 0)))
-
-
-def _curve_names(record: RunRecord) -> list[str]:
-    """The per-epoch figures of a run's metrics.csv, which --sort takes too (a run's best epoch of it)."""
-    try:
-        with open(record.folder / "metrics.csv", newline="") as handle:
-            header = next(csv.reader(handle), [])
-    except OSError:
-        return []
-    return sorted(name for name in header if name.startswith(("val/", "train/")))
 
 
 def _write_csv(path: Path, ranked: list, shown: list[list[str]], measured: list[str], metric: str) -> Path:
