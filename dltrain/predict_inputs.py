@@ -58,7 +58,7 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
 
 def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
     """The columns the model was trained on, from each row of a CSV file (other columns, such as the label, are
-    ignored); a missing value takes the train split's mean when the run filled them so (data.missing=mean)."""
+    ignored), NaN where a value is missing."""
     from dltrain.data.csv_table import read_csv_table
 
     if source.is_dir() or source.suffix.lower() != ".csv":
@@ -71,22 +71,24 @@ def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
         raise UserError(f"{source} has no column(s) {', '.join(missing)}",
                         f"the model reads the columns {', '.join(columns)}")
     values = torch.tensor(table.numbers(table.positions(columns, "the model's columns")), dtype=torch.float32)
-    return [f"{source.name}:{line}" for line in table.lines], _filled(values, state, columns, table.lines, source)
+    return [f"{source.name}:{line}" for line in table.lines], values
 
 
-def _filled(values: torch.Tensor, state: dict, columns: list[str], where: list, source: Path) -> torch.Tensor:
+def _filled(values: torch.Tensor, state: dict, names: list[str], source: Path) -> torch.Tensor:
+    """Missing values (NaN) as the run filled its own (data.missing=mean: the train split's mean of each value, saved
+    in the same layout as `values`); refused, naming the input, where the run filled nothing."""
     gaps = values.isnan()
     if not gaps.any():
         return values
     if state.get("fill") is None:
-        row, column = (int(index) for index in gaps.nonzero()[0])
-        raise UserError(f"{source} line {where[row]}, column '{columns[column]}' has no value",
-                        "fill it in: only a run trained with data.missing=mean fills gaps in new rows")
+        raise UserError(f"{source}: input {names[int(gaps.flatten(1).any(dim=1).nonzero()[0, 0])]} has a missing "
+                        "value", "fill it in: only a run trained with data.missing=mean fills gaps in new inputs")
     return torch.where(gaps, torch.as_tensor(state["fill"]).view(values.shape[1:]), values)
 
 
 def _rows(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
     names, features = _csv_features(source, state)
+    features = _filled(features, state, names, source)
     mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return names, (features - mean) / std
 
@@ -99,16 +101,14 @@ def _signals(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[
     if source.suffix.lower() in ARRAY_SUFFIXES:
         signals = signals_from_array(read_array(source, data_config.get("input_key", "x"), "input"), source)
         names = [f"{source.name}:{index}" for index in range(len(signals))]
-        if state.get("fill") is not None:
-            signals = torch.where(signals.isnan(), torch.as_tensor(state["fill"]).view(signals.shape[1:]), signals)
     else:
         names, values = _csv_features(source, state)
         signals = signals_from_rows(values, state["channels"], state["channel_layout"])
     expected = [spec["in_channels"], *spec["input_size"]]
-    if list(signals.shape[1:]) != expected or signals.isnan().any():
-        raise UserError(f"{source} holds signals of {list(signals.shape[1:])} (channels, steps)"
-                        f"{' with missing values' if signals.isnan().any() else ''}",
-                        f"the model reads complete signals of {expected}")
+    if list(signals.shape[1:]) != expected:
+        raise UserError(f"{source} holds signals of {list(signals.shape[1:])} (channels, steps)",
+                        f"the model reads signals of {expected}")
+    signals = _filled(signals, state, names, source)
     mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return names, (signals - mean[:, None]) / std[:, None]
 

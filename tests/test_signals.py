@@ -150,3 +150,17 @@ def test_cnn1d_reads_signals_of_any_length():
     model = CNN1d(3, in_channels=2, input_size=[5])
     assert model(torch.randn(4, 2, 5)).shape == (4, 3)
     assert model(torch.randn(4, 2, 300)).shape == (4, 3)
+
+
+def test_predict_fills_a_gap_of_interleaved_channels_with_its_own_train_mean(tmp_path: Path):
+    """The saved fill is laid out as the signals are (channels, steps), not as the CSV's columns."""
+    from dltrain.predict_inputs import read_inputs
+
+    (tmp_path / "new.csv").write_text("a0,b0,a1,b1\n1,,3,4\n")
+    state = {"feature_columns": ["a0", "b0", "a1", "b1"], "channels": 2, "channel_layout": "interleaved",
+             "mean": [0.0, 0.0], "std": [1.0, 1.0], "fill": [10.0, 11.0, 20.0, 21.0]}
+    names, signals = read_inputs("signals", tmp_path / "new.csv", {}, state, {"in_channels": 2, "input_size": [2]})
+    assert names == ["new.csv:2"]
+    torch.testing.assert_close(signals, torch.tensor([[[1.0, 3.0], [20.0, 4.0]]]))
+    with pytest.raises(UserError, match="input new.csv:2 has a missing value"):
+        read_inputs("signals", tmp_path / "new.csv", {}, {**state, "fill": None}, {"in_channels": 2, "input_size": [2]})

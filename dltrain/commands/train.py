@@ -59,7 +59,7 @@ def search_objective(config: dict[str, Any], run_dir: Path) -> float | None:
         return float(record.metrics[name])
     values = [value for _, value in record.curve(name)]
     if not values:
-        measured = sorted(record.metrics) + sorted({key for key in ("val/loss", "train/loss")})
+        measured = sorted(record.metrics) + record.epoch_figures()
         raise SearchError(f"search.objective={name}: this run did not measure it",
                         f"choose one of its figures, e.g. {', '.join(measured)}")
     return max(values) if search.get("direction") == "maximize" else min(values)
