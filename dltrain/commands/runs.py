@@ -170,10 +170,12 @@ def _print(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table()
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
     # A table piped into a file or another program keeps its whole cells: rich would cut them to 80 columns.
-    Console(width=None if sys.stdout.isatty() else 240).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 240)
+    console.print(title, highlight=False)
+    console.print(table)
