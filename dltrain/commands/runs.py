@@ -133,10 +133,11 @@ def _plot(path: Path, ranked: list, shown: list[list[str]], metric: str) -> Path
     bars.set_xlabel(metric)
     bars.set_title(f"{metric} by run (best at the top)")
     curve = "val/" + metric.split("/", 1)[-1]
-    if not any(record.curve(curve) for record, _ in ranked):
+    curves = [record.curve(curve) for record, _ in ranked]
+    if not any(curves):
         curve = "val/loss"
-    for (record, _), label in zip(ranked, labels, strict=True):
-        points = record.curve(curve)
+        curves = [record.curve(curve) for record, _ in ranked]
+    for points, label in zip(curves, labels, strict=True):
         if points:
             lines.plot([epoch for epoch, _ in points], [value for _, value in points], marker=".", label=label)
     lines.set_xlabel("epoch")

@@ -126,8 +126,8 @@ class NumericExamplesDataModule(InMemoryDataModule):
         """The mean and standard deviation of each numeric target over the train split: a regression model learns
         standardized targets and answers in their own units (see tasks/regression.py)."""
         targets = self.splits["train"][1]
-        std = targets.std(dim=0) if len(targets) > 1 else torch.ones(targets.shape[1])
-        return targets.mean(dim=0), std.nan_to_num(1.0).clamp_min(1e-8)
+        # One training example has no deviation (NaN): its targets are taken as they are.
+        return targets.mean(dim=0), targets.std(dim=0).nan_to_num(1.0).clamp_min(1e-8)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "fill": self.fill}

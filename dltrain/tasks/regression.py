@@ -68,7 +68,6 @@ class RegressionTask(Task):
 
     model_kinds = ("classifier",)
     target_kinds = ("numbers",)
-    monitor = "val/loss"
 
     def __init__(self, model: nn.Module, num_targets: int, optimizer: dict[str, Any],
                  scheduler: dict[str, Any] | None = None, regularization: dict[str, float] | None = None,
