@@ -143,7 +143,7 @@ def _check_variant(config_name: str, parsed: list) -> None:
             if current is _ABSENT:
                 _unknown_key(reference, override.key_or_group, override.input_line, config_name)
             _check_type(override.key_or_group, override.value(), current)
-        composed = _compose(compose, config_name, [o.input_line for o in parsed], choices)
+        composed = _with_values(reference, values)
         _check_required(composed)
         check_ranges(composed)
         check_targets(composed)
@@ -182,6 +182,21 @@ def _compose(compose: Callable, config_name: str, overrides: list[str], choices:
                     _check_option(override.key_or_group, override.value())
         message = " ".join(str(error).split("\n")[:2]).strip()
         raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
+
+
+def _with_values(reference, values: list):
+    """The reference (options chosen, no values set) with the values set as Hydra sets them after composing: the
+    same config as composing the whole command line again, without the second composition (a third of a second)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        ConfigLoaderImpl._apply_overrides_to_config(values, reference)
+    except (HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split("\n")[:2]).strip()
+        raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
+    return reference
 
 
 def _check_option(group: str, option: Any) -> None:

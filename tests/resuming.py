@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from tests.conftest import run_dltrain
+from tests.conftest import run_dltrain, run_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,15 +45,15 @@ def status(run: Path) -> dict:
 def stopped_and_resumed(arguments: list[str], tmp_path: Path, epoch: int = 1, batch: int = 1,
                         before_resume: Callable[[], None] = lambda: None) -> tuple[Path, Path]:
     """The run of `arguments` (a command and its overrides) stopped by SIGTERM after batch `batch` of epoch `epoch`
-    and resumed (`before_resume` runs in between), and the same run uninterrupted (it carries the same, already
-    spent, callback, so both configs are the same)."""
+    and resumed in a new process (`before_resume` runs in between), and the same run uninterrupted (in this process:
+    it carries the same, already spent, callback, so both configs are the same)."""
     env = {"PYTHONPATH": str(REPO)}
     stop = ["+callbacks.stop._target_=tests.lifecycle_parts.SignalOnce", f"+callbacks.stop.marker={tmp_path}/sent",
             f"+callbacks.stop.epoch={epoch}", f"+callbacks.stop.batch={batch}"]
     command, *rest = arguments
     result = run_dltrain(command, *rest, *stop, "hydra.run.dir=run", cwd=tmp_path, env=env)
     assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
-    reference = run_dltrain(command, *rest, *stop, "hydra.run.dir=reference", cwd=tmp_path, env=env)
+    reference = run_in_process(command, *rest, *stop, "hydra.run.dir=reference", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-2000:]
     before_resume()
     resumed = run_dltrain("train", "resume=run", cwd=tmp_path, env=env)

@@ -65,7 +65,8 @@ def test_trainer_ddp_cpu_learns_as_one_process_does(dltrain, tmp_path: Path):
 
 
 def test_resnet_on_defaults_reaches_98_percent(dltrain, tmp_path: Path):
-    """`dltrain train model=resnet`, the command users type first: ResNet-20 on digits at 16x16."""
-    result = dltrain("train", "model=resnet", "callbacks=minimal", "hydra.run.dir=run")
+    """`dltrain train model=resnet`, the command users type first: ResNet-20 on digits at 16x16, at its defaults but
+    for the number of epochs (12 of 30: test accuracy 0.992 measured, 16 s)."""
+    result = dltrain("train", "model=resnet", "callbacks=minimal", "trainer.max_epochs=12", "hydra.run.dir=run")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _metrics(tmp_path, "run")["test/acc"] >= 0.98

@@ -64,7 +64,7 @@ def test_sigterm_saves_mid_epoch_and_the_resumed_run_is_the_same_run(uninterrupt
     assert result.returncode == 0, result.stderr[-2000:]
     assert "resumed from" in result.stdout
     # The reference carries the same (already spent) callback, so both configs are the same.
-    reference = run_dltrain("train", *RUN, *stop, "hydra.run.dir=reference", cwd=tmp_path, env=env)
+    reference = run_in_process("train", *RUN, *stop, "hydra.run.dir=reference", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr[-2000:]
     assert same_run(tmp_path / "run", tmp_path / "reference", resumed_mid_epoch=2)
     assert [int(row["epoch"]) for row in metrics_rows(tmp_path / "run")] == list(range(6))
@@ -155,8 +155,8 @@ def test_overwrite_true_replaces_a_finished_run(tmp_path: Path):
 
 
 def test_out_of_memory_is_one_line_naming_the_batch_size(tmp_path: Path):
-    result = run_dltrain("train", "model._target_=tests.lifecycle_parts.OutOfMemoryNet", "data.batch_size=64",
-                         "hydra.run.dir=run", cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
+    result = run_in_process("train", "model._target_=tests.lifecycle_parts.OutOfMemoryNet", "data.batch_size=64",
+                            "hydra.run.dir=run", cwd=tmp_path)
     assert_user_error(result, "out of memory with data.batch_size=64", "data.batch_size=32",
                       "trainer.accumulate_grad_batches=2")
     assert status(tmp_path / "run")["status"] == "failed"
