@@ -120,11 +120,33 @@ def _reporting_user_errors(run: Callable) -> Callable:
                 raise
             _discard_unfinished_output()
             if cfg.get("search") and not isinstance(error, SearchError):
+                if _every_trial_failed():
+                    sys.exit(report(SearchError(f"every trial of the search failed, the last with: {error.what}",
+                                                error.fix)))
                 report(error)
                 raise
             sys.exit(report(error))
 
     return task
+
+
+# Failed trials of each search run in this process, by sweep directory.
+_failed_trials: dict[str, int] = {}
+
+
+def _every_trial_failed() -> bool:
+    """Whether this failed trial is the search's last and every one before it failed too: the sweeper would then
+    fail on a search without a result (optuna: "No trials are completed yet", a traceback). Counts the trials that
+    run in this process, as Hydra's own launcher runs them; trials in other processes (hydra/launcher=local, slurm)
+    are not seen."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    hydra_cfg = HydraConfig.get()
+    sweep = str(hydra_cfg.sweep.dir)
+    _failed_trials[sweep] = _failed_trials.get(sweep, 0) + 1
+    trials = OmegaConf.select(hydra_cfg, "sweeper.n_trials")
+    return isinstance(trials, int) and _failed_trials[sweep] >= trials
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -150,7 +150,7 @@ def test_a_plain_gan_learns_every_digit(runs: Path):
 
 
 def test_an_exported_generator_makes_the_runs_images_without_lightning(runs: Path):
-    exported = run_dltrain("export", "run=plain_gan", "format=onnx", cwd=runs)
+    exported = run_in_process("export", "run=plain_gan", "format=onnx", cwd=runs)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert "random codes" in exported.stdout
     manifest = json.loads((runs / "plain_gan" / "export" / "manifest.json").read_text())

@@ -50,6 +50,18 @@ def test_a_search_objective_the_run_never_measured_is_named(tmp_path: Path):
         result.stderr
 
 
+def test_a_search_whose_every_trial_fails_ends_in_one_line(tmp_path: Path):
+    """A mistake no hyperparameter changes (a missing file) fails every trial; the search then has no result, which
+    is said in one line with the trials' error (not optuna's "No trials are completed yet" traceback)."""
+    result = run_in_process("train", "-m", "hparams_search=optuna_mlp", "data=tabular", "data.path=nope.csv",
+                            "data.label_column=y", "hydra.sweeper.n_trials=2", "hydra.sweep.dir=search", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: every trial of the search failed, the last with: data.path: no such file 'nope.csv' — pass the path "
+        "of a CSV file with a header row, e.g. data.path=data/iris.csv")
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_a_two_job_sweep_through_submitit_local_processes(tmp_path: Path):
     result = run_in_process("train", "-m", "hydra/launcher=local", "model=mlp", "optimizer.lr=0.01,0.003",
