@@ -180,8 +180,7 @@ def _compose(compose: Callable, config_name: str, overrides: list[str], choices:
             for override in choices:
                 if _is_group(override.key_or_group) and not override.is_delete():
                     _check_option(override.key_or_group, override.value())
-        message = " ".join(str(error).split("\n")[:2]).strip()
-        raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
+        raise _composition_error(error) from None
 
 
 def _with_values(reference, values: list):
@@ -194,9 +193,14 @@ def _with_values(reference, values: list):
     try:
         ConfigLoaderImpl._apply_overrides_to_config(values, reference)
     except (HydraException, OmegaConfBaseException) as error:
-        message = " ".join(str(error).split("\n")[:2]).strip()
-        raise UserError(message, "check the override against `dltrain ls` and `--cfg job`") from None
+        raise _composition_error(error) from None
     return reference
+
+
+def _composition_error(error: Exception) -> UserError:
+    """What Hydra or OmegaConf refused in a command line, in one line."""
+    return UserError(" ".join(str(error).split("\n")[:2]).strip(),
+                     "check the override against `dltrain ls` and `--cfg job`")
 
 
 def _check_option(group: str, option: Any) -> None:
