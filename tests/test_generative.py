@@ -60,14 +60,13 @@ def _column(run: Path, name: str) -> list[float]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """A LeNet-5 judge, and on the default digits a class-conditional GAN and a plain one at the digits' own 8x8 (the
-    recipes' resolution, CI-sized), and a VAE."""
+    """A LeNet-5 judge, and on the default digits a class-conditional GAN and a self-conditioned one (no labels) at
+    the digits' own 8x8 (the recipes' resolution, CI-sized), and a VAE."""
     folder = tmp_path_factory.mktemp("generative")
     for arguments in (["experiment=digits_lenet", "data.image_size=16", "trainer.max_epochs=10", "hydra.run.dir=judge"],
                       ["experiment=digits_cgan", "trainer.max_epochs=10", "hydra.run.dir=gan"],
                       ["experiment=digits_vae", "trainer.max_epochs=6", "hydra.run.dir=vae"],
-                      ["experiment=digits_dcgan", "model.width=32", "trainer.max_epochs=40",
-                       "hydra.run.dir=plain_gan"]):
+                      ["experiment=digits_scgan", "hydra.run.dir=unlabelled_gan"]):
         result = run_in_process("train", *arguments, cwd=folder)
         assert result.returncode == 0, result.stderr[-2000:]
     return folder
@@ -139,32 +138,31 @@ def test_a_conditional_gan_draws_the_asked_for_digit(runs: Path):
     assert figures["judge/confident"] > 2 * figures["judge_noise/confident"]
 
 
-def test_a_plain_gan_learns_every_digit(runs: Path):
-    """40 epochs of a half-width digits_dcgan (~10 s; measured 47.6% confident, rarest class 6.4%; the recipe's 300
-    epochs reach 81.5% under a LeNet-5 of 99%): samples of every class, twice as often recognised as noise, and much
-    nearer the real digits' features."""
-    figures = _judged(runs, "plain_gan")
-    assert figures["judge/confident"] >= 0.3 and figures["judge/coverage_min"] >= 0.04
-    assert figures["judge/confident"] > 2 * figures["judge_noise/confident"]
+def test_a_gan_without_labels_makes_recognisable_digits_of_every_class(runs: Path):
+    """digits_scgan (40 epochs, ~27 s): k-means clusters of the training digits condition the GAN, no labels. Measured
+    at seed 42: 81.2% of 500 samples recognised with confidence >= 0.9, rarest class 5.8%, Frechet 35.5 (noise: 17.0%,
+    203.7). The plain digits_dcgan takes 300 epochs (157 s) to 81.5%."""
+    figures = _judged(runs, "unlabelled_gan")
+    assert figures["judge/confident"] >= 0.8 and figures["judge/coverage_min"] >= 0.04
     assert figures["judge/frechet"] < figures["judge_noise/frechet"] / 4
 
 
 def test_an_exported_generator_makes_the_runs_images_without_lightning(runs: Path):
-    exported = run_in_process("export", "run=plain_gan", "format=onnx", cwd=runs)
+    exported = run_in_process("export", "run=unlabelled_gan", "format=onnx", cwd=runs)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert "random codes" in exported.stdout
-    manifest = json.loads((runs / "plain_gan" / "export" / "manifest.json").read_text())
+    manifest = json.loads((runs / "unlabelled_gan" / "export" / "manifest.json").read_text())
     assert manifest["input"]["kind"] == "codes" and manifest["input"]["shape"][1] == 64
     blocker = runs / "no_lightning"
     for package in ("pytorch_lightning", "lightning_fabric"):
         (blocker / package).mkdir(parents=True, exist_ok=True)
         (blocker / package / "__init__.py").write_text("raise ImportError('generate from ONNX imported Lightning')\n")
-    from_onnx = run_dltrain("generate", "model=plain_gan/export/model.onnx", "num=9", "output=from_onnx", cwd=runs,
+    from_onnx = run_dltrain("generate", "model=unlabelled_gan/export/model.onnx", "num=9", "output=from_onnx", cwd=runs,
                             env={"PYTHONPATH": str(blocker)})
     assert from_onnx.returncode == 0, from_onnx.stderr[-2000:]
-    assert_user_error(run_in_process("generate", "model=plain_gan/export/model.onnx", "labels=[7]", cwd=runs),
+    assert_user_error(run_in_process("generate", "model=unlabelled_gan/export/model.onnx", "labels=[7]", cwd=runs),
                       "not trained with them", "model.conditional=true")
-    from_run = run_in_process("generate", "run=plain_gan", "num=9", "output=from_run", cwd=runs)
+    from_run = run_in_process("generate", "run=unlabelled_gan", "num=9", "output=from_run", cwd=runs)
     assert from_run.returncode == 0, from_run.stderr[-2000:]
     for name in ("0004.png", "grid.png"):
         ours, theirs = (np.asarray(Image.open(runs / folder / name), dtype=np.int16) for folder in ("from_onnx",

@@ -66,10 +66,40 @@ class GANTask(Task):
         return self.model(self.codes(count, generator), labels)
 
     def _verdicts(self, real: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                  torch.Tensor]:
-        fake_labels = labels if self.model.conditional else None
-        fake = self.model.generator(self.codes(len(real)), fake_labels)
-        return self.model.discriminator(real, fake_labels), fake, fake_labels
+                                                                                  torch.Tensor | None]:
+        """The discriminator's logits for the real images, generated images, and what those are conditioned on:
+        the real images' classes (class-conditional), the clusters their codes pick (self-conditioned), or nothing."""
+        codes = self.codes(len(real))
+        if self.model.clusters:
+            real_conditions, fake_conditions = self.model.clusters_of_images(real), self.model.clusters_of_codes(codes)
+        else:
+            real_conditions = fake_conditions = labels if self.model.conditional else None
+        fake = self.model.generator(codes, fake_conditions)
+        return self.model.discriminator(real, real_conditions), fake, fake_conditions
+
+    def on_fit_start(self) -> None:
+        """A self-conditioned model's clusters are fitted once, before its first step (a resumed run has them)."""
+        if self.model.clusters and not bool(self.model.cluster_shares.sum() > 0):
+            centres, shares = self.trainer.strategy.broadcast(self._fitted_clusters(), src=0)
+            self.model.cluster_centres.copy_(centres.to(self.device))
+            self.model.cluster_shares.copy_(shares.to(self.device))
+
+    def _fitted_clusters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """k-means centres of the training images as the discriminator sees them (without augmentation), and each
+        cluster's share of the images. Other processes of a distributed run take rank 0's."""
+        from sklearn.cluster import KMeans
+
+        data = self.trainer.datamodule
+        pipeline = getattr(data, "pipeline", None)
+        images = torch.cat([(pipeline(inputs, training=False) if pipeline is not None else inputs).float().cpu()
+                            for inputs, *_ in data.loader("train")])
+        if len(images) < self.model.clusters:
+            raise UserError(f"model.clusters={self.model.clusters} but the training split has {len(images)} images",
+                            "use fewer clusters than training images, e.g. model.clusters=10")
+        kmeans = KMeans(self.model.clusters, n_init=4, random_state=getattr(data, "seed", 0))
+        assigned = torch.from_numpy(kmeans.fit_predict(images.flatten(1).numpy())).long()
+        centres = torch.from_numpy(kmeans.cluster_centers_).float().view(-1, *images.shape[1:])
+        return centres, torch.bincount(assigned, minlength=self.model.clusters).float() / len(assigned)
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_index: int) -> None:
         real, labels = batch[0], batch[1] if self.model.conditional else None
