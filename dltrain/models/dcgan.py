@@ -6,7 +6,7 @@ Or self-conditioned (Liu et al. 2020), with no labels at all: `clusters` groups 
 their pixels, fitted by task=gan when training starts) take the place of the classes. The discriminator sees each
 real image with its nearest cluster; the generator picks a cluster from its code, as often as the clusters are in
 the data. A generator conditioned on groups of like images makes clearer images than one that must cover every
-digit from one continuous code (on digits: 80% recognisable after 20 epochs instead of 300).
+digit from one continuous code (on digits: 80% recognisable after 40 epochs instead of 300).
 
 Both halves live in one module so that one checkpoint, one config and one export hold the pair; `forward` is the
 generator (codes [and labels] -> images in [0, 1], the data's own range), which is what export and generate use.
