@@ -73,7 +73,7 @@ class GANTask(Task):
         if self.model.clusters:
             real_conditions, fake_conditions = self.model.clusters_of_images(real), self.model.clusters_of_codes(codes)
         else:
-            real_conditions = fake_conditions = labels if self.model.conditional else None
+            real_conditions = fake_conditions = labels  # None unless class-conditional: the steps pass no labels
         fake = self.model.generator(codes, fake_conditions)
         return self.model.discriminator(real, real_conditions), fake, fake_conditions
 
