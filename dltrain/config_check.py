@@ -73,18 +73,36 @@ RANGE_RULES: list[tuple[str, Callable[[Any], bool], str, str]] = [
 ]
 
 
+# The config groups a command cannot run without: leaving one out (~model, model=null) is refused.
+NEEDED_GROUPS = {"train": ("model", "data", "task", "optimizer", "trainer"),
+                 "transfer": ("data", "task", "optimizer", "trainer")}
+
+
 def check_command_line(config_name: str, overrides: list[str], multirun: bool) -> None:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for variant in _variants(_parsed(overrides), multirun):
+        _check_variant(config_name, parser.parse_overrides(variant))
+
+
+def _parsed(overrides: list[str]) -> list:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    parser = OverridesParser.create()
     try:
-        parsed = parser.parse_overrides(overrides)
+        return OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as error:
         raise UserError(f"cannot read override: {str(error).splitlines()[0]}",
                         "write key=value, group=option, +key=value or ~key (quote values with spaces)") from None
-    for variant in _variants(parsed, multirun):
-        _check_variant(config_name, parser.parse_overrides(variant))
+
+
+def nulls_as_left_out(overrides: list[str]) -> list[str]:
+    """`logger=null` means what `~logger` means (no logger), and becomes that: Hydra itself refuses a null group
+    choice with a traceback."""
+    return [f"~{override.key_or_group}" if _is_group(override.key_or_group) and override.value() is None
+            and not (override.is_delete() or override.is_add() or override.is_force_add()
+                     or override.is_sweep_override()) else override.input_line for override in _parsed(overrides)]
 
 
 def force_keys_of_swept_groups(overrides: list[str]) -> list[str]:
@@ -134,6 +152,11 @@ def _check_variant(config_name: str, parsed: list) -> None:
 
     choices = [o for o in parsed if _is_group(o.key_or_group) or o.key_or_group.startswith("hydra")]
     values = [o for o in parsed if o not in choices]
+    for override in choices:
+        if override.is_delete() and override.key_or_group in NEEDED_GROUPS.get(config_name, ()):
+            group = override.key_or_group
+            raise UserError(f"{override.input_line} leaves out the {group} group, which dltrain {config_name} needs",
+                            f"choose one of its options with {group}=OPTION (dltrain ls {group} lists them)")
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name=config_name):
         reference = _compose(compose, config_name, [o.input_line for o in choices], choices)
         for override in values:

@@ -10,8 +10,8 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from dltrain.loggers import ResumableMetricsWriter
-from dltrain.tasks.batch_means import BatchMeans
-from dltrain.tasks.classification import accuracy_and_f1
+from dltrain.tasks.batch_means import FOLD, BatchMeans
+from dltrain.tasks.classification import ConfusionCounts, accuracy_and_f1
 
 
 def test_batch_means_weight_each_batch_by_its_size():
@@ -20,6 +20,27 @@ def test_batch_means_weight_each_batch_by_its_size():
     means.add({"loss": torch.tensor(3.0)}, 1)
     figures = means.means()
     assert figures["loss"].item() == pytest.approx(1.5) and figures["l2"].item() == pytest.approx(0.5)
+
+
+def test_batch_means_over_a_long_loop_keep_few_tensors():
+    means, generator = BatchMeans(), torch.Generator().manual_seed(0)
+    values = torch.rand(2 * FOLD + 7, generator=generator)
+    sizes = torch.randint(1, 65, (len(values),), generator=generator)
+    for value, size in zip(values, sizes, strict=True):
+        means.add({"loss": value}, int(size))
+        assert len(means.kept.get("loss", [])) < FOLD
+    expected = (values.double() * sizes).sum() / sizes.sum()
+    assert means.means()["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_confusion_counts_over_a_long_loop_match_one_count():
+    counts, generator = ConfusionCounts(3), torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 3, (FOLD + 5, 8), generator=generator)
+    predictions = torch.randint(0, 3, (FOLD + 5, 8), generator=generator)
+    for batch_labels, batch_predictions in zip(labels, predictions, strict=True):
+        counts.add(batch_labels, batch_predictions)
+    expected = torch.bincount(labels.flatten() * 3 + predictions.flatten(), minlength=9).view(3, 3)
+    assert torch.equal(counts.pop(), expected) and counts.pop() is None
 
 
 @pytest.mark.parametrize("classes, absent", [(4, None), (5, 4)])

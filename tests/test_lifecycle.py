@@ -115,6 +115,31 @@ def _umask() -> int:
     return mask
 
 
+def _guarded_step(gradient: torch.Tensor) -> None:
+    """DivergenceGuard's check before an optimizer step, with a weight holding `gradient`."""
+    from types import SimpleNamespace
+
+    from dltrain.callbacks import DivergenceGuard
+
+    weight = torch.nn.Parameter(torch.zeros_like(gradient))
+    weight.grad = gradient
+    module = torch.nn.Linear(2, 2)
+    module.weight = weight
+    trainer = SimpleNamespace(precision="32-true", optimizers=[], current_epoch=4, global_step=99)
+    guard = DivergenceGuard()
+    guard.on_train_start(trainer, module)
+    guard.on_before_optimizer_step(trainer, module, None)
+
+
+def test_the_divergence_guard_stops_at_a_non_finite_gradient_norm_only():
+    from dltrain.errors import Diverged
+
+    for bad, shown in ((float("inf"), "inf"), (float("nan"), "nan"), (1e30, "inf")):  # 1e30: its norm overflows
+        with pytest.raises(Diverged, match=rf"epoch 5, step 100: the gradient norm is {shown}"):
+            _guarded_step(torch.tensor([[1.0, bad], [0.0, 2.0]]))
+    _guarded_step(torch.full((2, 2), 1e15))
+
+
 def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tmp_path: Path):
     # The learning rate jumps a hundred-million-fold after the first epoch.
     result = run_in_process("train", "model=mlp", "optimizer=sgd", "optimizer.lr=0.01", "scheduler=step",

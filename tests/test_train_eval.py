@@ -110,6 +110,19 @@ def test_tensorboard_logger(dltrain, tmp_path: Path):
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+def test_a_run_without_logger_or_callbacks(dltrain, tmp_path: Path):
+    """logger=null (as ~logger) and ~callbacks: no logs/ folder and no best.ckpt, the rest of the run as always
+    (the learning-rate monitor, which needs a logger, is left out; metrics.csv keeps the rate)."""
+    result = dltrain("train", *[o for o in SYNTHETIC if not o.startswith("callbacks")], "logger=null",
+                     "~callbacks", "trainer.max_epochs=2", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    assert not (run / "logs").exists() and not (run / "checkpoints" / "best.ckpt").exists()
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "metrics.json").is_file()
+    with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
+        assert [float(row["lr"]) > 0 for row in csv.DictReader(handle)] == [True, True]
+
+
 @pytest.mark.slow
 def test_a_compiled_model_trains_and_its_checkpoint_loads_uncompiled(tmp_path: Path):
     from tests.conftest import run_in_process

@@ -91,6 +91,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     from omegaconf import OmegaConf
 
     from dltrain.assemble import build_trainer, instantiate
+    from dltrain.batch_hooks import skip_empty_batch_hooks
     from dltrain.callbacks import (
         AtomicCheckpointIO,
         DivergenceGuard,
@@ -111,14 +112,14 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     spec = data.spec
     verbose = bool(config.get("verbose"))
     _monitoring_the_task(config, task, data)
+    logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     configured = _following_the_task([instantiate(node, f"callbacks.{name}") for name, node in
-                                      config["callbacks"].items() if node], task)
+                                      _configured_callbacks(config, logger).items()], task)
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
                  RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
                  LastCheckpoint(run_dir / "checkpoints", config.get("last_checkpoint_every", 0))]
     if not verbose:
         every_run.append(EpochProgress())
-    logger = instantiate(config["logger"], "logger") if config.get("logger") else False
     if resume_from is not None and hasattr(logger, "resumed_step"):
         logger.resumed_step = _global_step(resume_from)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
@@ -131,6 +132,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
                             default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     if check is not None:
         check(trainer)
+    skip_empty_batch_hooks(trainer, task)
     if getattr(task, "single_process", False) and trainer.world_size > 1:
         from dltrain.errors import UserError
 
@@ -233,13 +235,23 @@ def _monitoring_the_task(config: dict[str, Any], task, data) -> None:
     if monitor in (None, "val/loss"):
         return
     solved = getattr(data, "solved_return", None)
-    for node in config["callbacks"].values():
+    for node in (config.get("callbacks") or {}).values():
         if not node or "monitor" not in node:
             continue
         node.update(monitor=monitor, mode=task.monitor_mode)
         if "patience" in node and solved is not None:
             epochs = config["trainer"]["max_epochs"]
             node.update(stopping_threshold=solved, patience=epochs if epochs and epochs > 0 else 1_000_000)
+
+
+def _configured_callbacks(config: dict[str, Any], logger: Any) -> dict[str, Any]:
+    """The config's callbacks (none with ~callbacks); without a logger (~logger) the learning-rate monitor, which
+    only writes to one, is left out: metrics.csv still has each epoch's learning rate."""
+    nodes = {name: node for name, node in (config.get("callbacks") or {}).items() if node}
+    if not logger:
+        nodes = {name: node for name, node in nodes.items()
+                 if node.get("_target_") != "pytorch_lightning.callbacks.LearningRateMonitor"}
+    return nodes
 
 
 def _following_the_task(callbacks: list, task) -> list:

@@ -11,6 +11,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from dltrain.tasks.base import Task, computed
+from dltrain.tasks.batch_means import FOLD
 
 
 class ClassificationTask(Task):
@@ -20,8 +21,8 @@ class ClassificationTask(Task):
     `<eval_stage>/loss|acc|f1` (eval_stage is `test` unless an evaluation of another split renames it).
     The test loop also fills `confusion` for a confusion-matrix plot. A model that returns a tuple while
     training (GoogLeNet's auxiliary classifiers) has its extra outputs' losses added, times aux_loss_weight.
-    Training accuracy and F1 come from a confusion count kept on the device (one bincount a batch, no
-    synchronisation); evaluation loops use torchmetrics.
+    Training accuracy and F1 come from a confusion count kept on the device (a batch's predictions are kept and
+    counted in one bincount every FOLD batches, no synchronisation); evaluation loops use torchmetrics.
     """
 
     # The model families (their modules' MODEL_KIND) this task can train.
@@ -41,7 +42,7 @@ class ClassificationTask(Task):
         self.val_metrics = metrics.clone()
         self.test_metrics = metrics.clone()
         self.confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
-        self.train_counts: torch.Tensor | None = None
+        self.train_confusion = ConfusionCounts(num_classes)
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor,
                                                                              tuple[torch.Tensor, ...]]:
@@ -56,9 +57,7 @@ class ClassificationTask(Task):
         if auxiliary:
             penalties["aux"] = self.aux_loss_weight * sum(self.loss(extra, labels) for extra in auxiliary)
         self.log_batch("train", {"loss": loss, **penalties}, len(labels))
-        pairs = torch.bincount(labels * self.num_classes + logits.detach().argmax(dim=1),
-                               minlength=self.num_classes**2)
-        self.train_counts = pairs if self.train_counts is None else self.train_counts + pairs
+        self.train_confusion.add(labels, logits.detach().argmax(dim=1))
         return loss + sum(penalties.values())
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_index: int) -> None:
@@ -80,9 +79,38 @@ class ClassificationTask(Task):
 
     def loop_figures(self, loop: str) -> dict[str, Any]:
         if loop == "train":
-            counts, self.train_counts = self.train_counts, None
-            return {} if counts is None else accuracy_and_f1(counts.view(self.num_classes, self.num_classes))
+            counts = self.train_confusion.pop()
+            return {} if counts is None else accuracy_and_f1(counts)
         return computed(self.val_metrics if loop == "val" else self.test_metrics)
+
+
+class ConfusionCounts:
+    """A loop's confusion count (rows: true class, columns: predicted) from its batches' labels and predictions,
+    which are kept and counted together every FOLD batches: one operation a batch instead of five."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.kept: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.counts: torch.Tensor | None = None
+
+    def add(self, labels: torch.Tensor, predictions: torch.Tensor) -> None:
+        self.kept.append((labels, predictions))
+        if len(self.kept) >= FOLD:
+            self._fold()
+
+    def pop(self) -> torch.Tensor | None:
+        """The count so far, as a num_classes x num_classes matrix (None before any batch); the next starts empty."""
+        self._fold()
+        counts, self.counts = self.counts, None
+        return None if counts is None else counts.view(self.num_classes, self.num_classes)
+
+    def _fold(self) -> None:
+        if not self.kept:
+            return
+        labels, predictions = (torch.cat(parts) for parts in zip(*self.kept, strict=True))
+        self.kept = []
+        pairs = torch.bincount(labels * self.num_classes + predictions, minlength=self.num_classes**2)
+        self.counts = pairs if self.counts is None else self.counts + pairs
 
 
 def accuracy_and_f1(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
