@@ -11,7 +11,9 @@ stratified splits (scikit-learn, same seed), Adam at the configured lr with a pe
 a test pass at the end. They import neither Lightning nor dltrain's training code. A third side, `lightning`, runs
 the same loop as a bare LightningModule (no logging, no callbacks, no checkpoints): what Lightning itself costs.
 
-Each workload runs for its `EPOCHS`, the sides alternated, `--repeats` times; medians are reported:
+Each workload runs for its `EPOCHS`, the sides alternated, `--repeats` times; medians are reported, and each ratio
+is the median of the repeats' own ratios (a side against the plain loop run just before it: the machine's speed
+drifts over minutes, and neighbours in time share it):
   epoch cost   inside the process, from the end of the first epoch to the end of the last, per epoch: everything
                an epoch costs (training, validation, checkpoints, logs), none of the start-up's noise. dltrain's
                comes from the timestamps of its epoch lines in the run's train.log.
@@ -323,7 +325,9 @@ def measure(workload: str, repeats: int, files: Path) -> dict:
         result[side] = {key: statistics.median(run[key] for run in runs[side])
                         for key in ("whole_run_s", "epoch_s", "peak_mib", "test_acc")}
     for side in ("lightning", "dltrain"):
-        result[f"{side}_ratios"] = {name: result[side][key] / result["plain"][key]
+        result[f"{side}_ratios"] = {name: statistics.median(run[key] / plain[key]
+                                                            for run, plain in zip(runs[side], runs["plain"],
+                                                                                  strict=True))
                                     for name, key in (("epoch", "epoch_s"), ("whole_run", "whole_run_s"),
                                                       ("peak_memory", "peak_mib"))}
     return result

@@ -89,8 +89,9 @@ def test_the_metrics_log_appends_rows_and_rewrites_when_a_column_appears(tmp_pat
 def test_an_epoch_cut_short_by_max_steps_reports_its_own_figures_only(tmp_path: Path):
     from tests.conftest import run_in_process
 
-    result = run_in_process("train", "+trainer.max_steps=30", "hydra.run.dir=run", cwd=tmp_path)
+    result = run_in_process("train", "trainer.max_steps=30", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "at most 30 epochs or 30 steps" in result.stdout
     first, cut = rows(tmp_path / "run" / "metrics.csv")
     assert (first["step"], cut["step"]) == ("20", "30") and cut["train/loss"] != first["train/loss"]
     assert first["val/loss"] and not cut["val/loss"]  # no validation ran in the cut epoch: none is reported

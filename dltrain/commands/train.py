@@ -343,6 +343,8 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[
     stopping = trainer.early_stopping_callback
     limit = trainer.max_epochs
     epochs = f"at most {limit} epoch{'s' if limit > 1 else ''}" if limit and limit > 0 else "no epoch limit"
+    if trainer.max_steps is not None and trainer.max_steps > 0:
+        epochs += f" or {trainer.max_steps} step{'s' if trainer.max_steps > 1 else ''}"
     if stopping is not None and stopping.stopping_threshold is not None:
         epochs += f", stopping when {stopping.monitor} reaches {stopping.stopping_threshold:g}"
     elif stopping is not None:
