@@ -113,8 +113,9 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     verbose = bool(config.get("verbose"))
     _monitoring_the_task(config, task, data)
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
-    configured = _following_the_task([instantiate(node, f"callbacks.{name}") for name, node in
-                                      _configured_callbacks(config, logger).items()], task)
+    configured = _following_the_task(_without_a_logger([instantiate(node, f"callbacks.{name}") for name, node in
+                                                        (config.get("callbacks") or {}).items() if node], logger),
+                                     task)
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
                  RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
                  LastCheckpoint(run_dir / "checkpoints", config.get("last_checkpoint_every", 0))]
@@ -244,14 +245,13 @@ def _monitoring_the_task(config: dict[str, Any], task, data) -> None:
             node.update(stopping_threshold=solved, patience=epochs if epochs and epochs > 0 else 1_000_000)
 
 
-def _configured_callbacks(config: dict[str, Any], logger: Any) -> dict[str, Any]:
-    """The config's callbacks (none with ~callbacks); without a logger (~logger) the learning-rate monitor, which
-    only writes to one, is left out: metrics.csv still has each epoch's learning rate."""
-    nodes = {name: node for name, node in (config.get("callbacks") or {}).items() if node}
-    if not logger:
-        nodes = {name: node for name, node in nodes.items()
-                 if node.get("_target_") != "pytorch_lightning.callbacks.LearningRateMonitor"}
-    return nodes
+def _without_a_logger(callbacks: list, logger: Any) -> list:
+    """Without a logger (logger=null) the learning-rate monitor, which only writes to one, is left out: metrics.csv
+    still has each epoch's learning rate."""
+    from pytorch_lightning.callbacks import LearningRateMonitor
+
+    return callbacks if logger else [callback for callback in callbacks
+                                     if not isinstance(callback, LearningRateMonitor)]
 
 
 def _following_the_task(callbacks: list, task) -> list:

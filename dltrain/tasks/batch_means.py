@@ -39,8 +39,6 @@ class BatchMeans:
 
     def _fold(self, name: str) -> None:
         values, weights = self.kept.pop(name), self.kept_weights.pop(name)
-        if not values:
-            return
         stacked = torch.stack(values)
         total = (stacked * torch.tensor(weights, dtype=stacked.dtype, device=stacked.device)).sum()
         self.sums[name] = self.sums[name] + total if name in self.sums else total
