@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from dltrain import __version__
 from dltrain.checkpoints import METADATA_KEY
 from dltrain.console import epoch_figures, epoch_line
-from dltrain.errors import Diverged, Interrupted
+from dltrain.errors import Diverged, Interrupted, UserError, suggestion
 from dltrain.files import write_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,37 @@ def _save_synced(checkpoint: dict[str, Any], path: Path) -> None:
         torch.save(checkpoint, handle)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+class MonitoredFigureCheck(EpochReport):
+    """Every monitoring callback (best.ckpt, early stopping) must follow a figure the run logs: Lightning would
+    otherwise stop at the first epoch's end with a traceback. One line instead, naming the figures there are.
+    Checked after the first validation (training figures are not among the metrics then, so train/* waits) and at
+    the end of the first validated epoch. `monitors` maps each callback's config key to the callback, whose monitor
+    is read then (a task may have changed it)."""
+
+    def __init__(self, monitors: dict[str, Any]) -> None:
+        self.monitors = monitors
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if self.validated_epoch is not None:
+            self._check(trainer, lambda monitor: not monitor.startswith("train/"))
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.validated_epoch == trainer.current_epoch and self.monitors:
+            self._check(trainer, lambda monitor: True)
+            self.monitors = {}
+
+    def _check(self, trainer: pl.Trainer, applies: Any) -> None:
+        logged = trainer.callback_metrics
+        for key, callback in self.monitors.items():
+            monitor = getattr(callback, "monitor", None)
+            if monitor is not None and applies(monitor) and monitor not in logged:
+                figures = sorted(name for name in logged if not name.endswith("_step") and not name.startswith("lr-"))
+                hint = suggestion(monitor, figures)
+                raise UserError(f"{key}={monitor} is not a figure this run logs",
+                                f"{hint + ' ' if hint else ''}choose one of: {', '.join(figures)}")
 
 
 class DivergenceGuard(pl.Callback):

@@ -123,6 +123,18 @@ def test_a_run_without_logger_or_callbacks(dltrain, tmp_path: Path):
         assert [float(row["lr"]) > 0 for row in csv.DictReader(handle)] == [True, True]
 
 
+def test_a_monitor_naming_no_logged_figure_is_one_line_after_the_first_validation(dltrain, tmp_path: Path):
+    """Lightning would stop with a traceback at the epoch's end; train/* figures are checked at that end too."""
+    from tests.conftest import assert_user_error
+
+    result = dltrain("train", *SYNTHETIC, "callbacks.checkpoint.monitor=val/accc", "hydra.run.dir=run")
+    assert_user_error(result, "callbacks.checkpoint.monitor=val/accc is not a figure this run logs",
+                      "did you mean 'val/acc'?")
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["status"] == "failed"
+    result = dltrain("train", *SYNTHETIC, "callbacks.checkpoint.monitor=train/loss", "hydra.run.dir=run2")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_a_compiled_model_trains_and_its_checkpoint_loads_uncompiled(tmp_path: Path):
     from tests.conftest import run_in_process

@@ -99,6 +99,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         EpochProgress,
         GracefulStop,
         LastCheckpoint,
+        MonitoredFigureCheck,
         RandomState,
         RunMetadata,
     )
@@ -113,9 +114,11 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     verbose = bool(config.get("verbose"))
     _monitoring_the_task(config, task, data)
     logger = instantiate(config["logger"], "logger") if config.get("logger") else False
-    configured = _following_the_task(_without_a_logger([instantiate(node, f"callbacks.{name}") for name, node in
-                                                        (config.get("callbacks") or {}).items() if node], logger),
-                                     task)
+    by_name = {name: instantiate(node, f"callbacks.{name}") for name, node in (config.get("callbacks") or {}).items()
+               if node}
+    configured = _following_the_task(_without_a_logger(list(by_name.values()), logger), task)
+    figure_check = MonitoredFigureCheck({f"callbacks.{name}.monitor": callback for name, callback in by_name.items()
+                                         if callback in configured})
     every_run = [EpochMetricsCSV(run_dir / "metrics.csv"), RunMetadata(config, data.class_names, spec),
                  RandomState(), DivergenceGuard(), GracefulStop(run_dir / "checkpoints"),
                  LastCheckpoint(run_dir / "checkpoints", config.get("last_checkpoint_every", 0))]
@@ -129,7 +132,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         # In place: the state_dict keeps its keys, so checkpoints load into an uncompiled model (eval, export).
         task.model.compile()
     trainer = build_trainer({**lightning_console, **settings},
-                            callbacks=[*configured, *every_run, *callbacks], logger=logger,
+                            callbacks=[figure_check, *configured, *every_run, *callbacks], logger=logger,
                             default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
     if check is not None:
         check(trainer)
