@@ -221,22 +221,23 @@ class MonitoredFigureCheck(EpochReport):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         if self.validated_epoch is not None:
-            self._check(trainer, lambda monitor: not monitor.startswith("train/"))
+            self._check(trainer, training_figures=False)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.validated_epoch == trainer.current_epoch and self.monitors:
-            self._check(trainer, lambda monitor: True)
+            self._check(trainer, training_figures=True)
             self.monitors = {}
 
-    def _check(self, trainer: pl.Trainer, applies: Any) -> None:
+    def _check(self, trainer: pl.Trainer, training_figures: bool) -> None:
         logged = trainer.callback_metrics
         for key, callback in self.monitors.items():
             monitor = getattr(callback, "monitor", None)
-            if monitor is not None and applies(monitor) and monitor not in logged:
-                figures = sorted(name for name in logged if not name.endswith("_step") and not name.startswith("lr-"))
-                hint = suggestion(monitor, figures)
-                raise UserError(f"{key}={monitor} is not a figure this run logs",
-                                f"{hint + ' ' if hint else ''}choose one of: {', '.join(figures)}")
+            if monitor is None or monitor in logged or (monitor.startswith("train/") and not training_figures):
+                continue
+            figures = sorted(name for name in logged if not name.endswith("_step") and not name.startswith("lr-"))
+            hint = suggestion(monitor, figures)
+            raise UserError(f"{key}={monitor} is not a figure this run logs",
+                            f"{hint + ' ' if hint else ''}choose one of: {', '.join(figures)}")
 
 
 class DivergenceGuard(pl.Callback):
