@@ -241,15 +241,26 @@ class MonitoredFigureCheck(EpochReport):
 
 
 class DivergenceGuard(pl.Callback):
-    """Stops a run at the first non-finite gradient (before the optimizer applies it) or training loss, with one
-    line naming the epoch and step; the checkpoints written so far stay as they were."""
+    """Stops a run at the first non-finite gradient or training loss, with one line naming the epoch and step; the
+    checkpoints written so far stay as they were.
 
-    def __init__(self) -> None:
+    On a CPU each step is checked before the optimizer applies its gradients. On a GPU, reading a value back waits
+    for every kernel queued so far: a read per step would leave the GPU idle while Python prepares each next step.
+    There (`defer`) each step's verdict is folded into a flag that stays on the device, read every
+    trainer.log_every_n_steps steps (when Lightning waits for the GPU to log anyway), before each validation and at
+    each epoch's end: a diverging run stops at most that many steps late, before anything is saved from it."""
+
+    def __init__(self, defer: bool | None = None) -> None:
+        self.defer = defer  # None: when the model is not on the CPU
         self.parameters: list[torch.nn.Parameter] = []
+        self.unread: torch.Tensor | None = None  # deferred: whether a step since the last read went non-finite
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """The parameters are listed once: walking the modules at every step cost more than the check itself."""
         self.parameters = list(pl_module.parameters())
+        device = self.parameters[0].device if self.parameters else torch.device("cpu")
+        defer = device.type != "cpu" if self.defer is None else self.defer
+        self.unread = torch.zeros((), dtype=torch.bool, device=device) if defer else None
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
         """A norm per gradient, stacked, one test: the fewest small ops (each costs tens of microseconds between a
@@ -259,16 +270,37 @@ class DivergenceGuard(pl.Callback):
             return  # float16's loss scaler skips steps with inf gradients by design
         norms = [torch.linalg.vector_norm(parameter.grad) for parameter in self.parameters
                  if parameter.grad is not None]
-        if norms:
-            stacked = torch.stack(norms)
-            if not bool(stacked.isfinite().all()):
-                self._stop(trainer, f"the gradient norm is {float(torch.linalg.vector_norm(stacked))}")
+        if not norms:
+            return
+        finite = torch.stack(norms).isfinite().all()
+        if self.unread is not None:
+            self.unread.logical_or_(finite.logical_not())
+        elif not bool(finite):
+            self._stop(trainer, f"the gradient norm is {float(torch.linalg.vector_norm(torch.stack(norms)))}")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_index: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and loss.numel() == 1 and not math.isfinite(loss.item()):
-            self._stop(trainer, f"the training loss is {loss.item()}")
+        checkable = isinstance(loss, torch.Tensor) and loss.numel() == 1
+        if self.unread is None:
+            if checkable and not math.isfinite(loss.item()):
+                self._stop(trainer, f"the training loss is {loss.item()}")
+            return
+        if checkable:
+            self.unread.logical_or_(loss.detach().isfinite().logical_not().reshape(()))
+        if trainer.global_step % max(trainer.log_every_n_steps, 1) == 0:
+            self._read(trainer)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._read(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._read(trainer)
+
+    def _read(self, trainer: pl.Trainer) -> None:
+        if self.unread is not None and bool(self.unread):
+            self._stop(trainer, f"a gradient or the training loss became inf or nan in the last "
+                                f"{trainer.log_every_n_steps} steps")
 
     def _stop(self, trainer: pl.Trainer, what: str) -> None:
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None

@@ -3,6 +3,7 @@ crash-safe checkpoints, a diverging run stopped, and no run ever written into an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -138,6 +139,42 @@ def test_the_divergence_guard_stops_at_a_non_finite_gradient_norm_only():
         with pytest.raises(Diverged, match=rf"epoch 5, step 100: the gradient norm is {shown}"):
             _guarded_step(torch.tensor([[1.0, bad], [0.0, 2.0]]))
     _guarded_step(torch.full((2, 2), 1e15))
+
+
+def test_on_a_gpu_the_divergence_guard_reads_its_verdict_with_the_step_logs():
+    """Deferred (as on a GPU, where a read per step would stall it): a bad step is found at the next logging step
+    or validation, a good run is never stopped."""
+    from types import SimpleNamespace
+
+    from dltrain.callbacks import DivergenceGuard
+    from dltrain.errors import Diverged
+
+    module = torch.nn.Linear(2, 1)
+    trainer = SimpleNamespace(precision="bf16-mixed", optimizers=[], current_epoch=0, global_step=0,
+                              log_every_n_steps=10)
+    guard = DivergenceGuard(defer=True)
+    guard.on_train_start(trainer, module)
+    for step, bad in ((1, 0.0), (2, float("nan")), (3, 0.0)):
+        trainer.global_step = step
+        module.weight.grad = torch.full_like(module.weight, bad)
+        guard.on_before_optimizer_step(trainer, module, None)
+        guard.on_train_batch_end(trainer, module, {"loss": torch.tensor(1.0)}, None, step)
+    with pytest.raises(Diverged, match="step 4: a gradient or the training loss became inf or nan in the last 10"):
+        guard.on_validation_start(trainer, module)
+    for bad_step in (None, 5):  # a finite run goes on through logging steps, validation and the epoch's end
+        guard = DivergenceGuard(defer=True)
+        guard.on_train_start(trainer, module)
+        module.weight.grad = torch.ones_like(module.weight)
+        for step in range(1, 10):
+            trainer.global_step = step
+            guard.on_before_optimizer_step(trainer, module, None)
+            loss = torch.tensor(float("inf") if step == bad_step else 1.0)
+            guard.on_train_batch_end(trainer, module, {"loss": loss}, None, step)
+        trainer.global_step = 10
+        with pytest.raises(Diverged, match="step 11") if bad_step else contextlib.nullcontext():
+            guard.on_train_batch_end(trainer, module, {"loss": torch.tensor(1.0)}, None, 10)
+            guard.on_validation_start(trainer, module)
+            guard.on_train_epoch_end(trainer, module)
 
 
 def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tmp_path: Path):
