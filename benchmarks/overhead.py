@@ -5,11 +5,12 @@ the console's epoch lines, the CSV log, deterministic kernels) and by a plain lo
   lenet-digits  LeNet-5 on the default digits (no augmentation)
   mlp-table     the default MLP on a 10,000-row table of 20 features, 3 classes
   gru-text      the default GRU on 3,000 texts of 40 words, 4 classes
-The plain loops are short and honest: dltrain's own model classes built from the shipped model configs, the same
-stratified splits (scikit-learn, same seed), Adam at the configured lr with a per-epoch cosine schedule, batches of
-64 cut from in-memory tensors, a validation pass (loss, accuracy) per epoch, the best weights kept in memory,
-a test pass at the end. They import neither Lightning nor dltrain's training code. A third side, `lightning`, runs
-the same loop as a bare LightningModule (no logging, no callbacks, no checkpoints): what Lightning itself costs.
+The plain loops are short and honest: dltrain's own model classes built from the shipped model configs (LeNet-5
+channels-last, as dltrain keeps it), the same stratified splits (scikit-learn, same seed), Adam at the configured
+lr with a per-epoch cosine schedule, batches of 64 cut from in-memory tensors, a validation pass (loss, accuracy)
+per epoch, the best weights kept in memory, a test pass at the end. They import neither Lightning nor dltrain's
+training code. A third side, `lightning`, runs the same loop as a bare LightningModule (no logging, no callbacks,
+no checkpoints): what Lightning itself costs.
 
 Each workload runs for its `EPOCHS`, the sides alternated, `--repeats` times; medians are reported, and each ratio
 is the median of the repeats' own ratios (a side against the plain loop run just before it: the machine's speed
@@ -125,7 +126,10 @@ def plain_digits():
     images = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
     images = functional.interpolate(images, size=(16, 16), mode="bilinear", align_corners=False)
     splits = [(images[index], torch.as_tensor(labels[index])) for index in stratified_splits(labels)]
-    return LeNet5(num_classes=10, in_channels=1, input_size=(16, 16), **model_config("lenet")), splits
+    model = LeNet5(num_classes=10, in_channels=1, input_size=(16, 16), **model_config("lenet"))
+    # Channels-last, as dltrain's trainer.channels_last=auto keeps convolution networks: the comparison is of the
+    # frameworks, not of the layouts.
+    return model.to(memory_format=torch.channels_last), splits
 
 
 def plain_table(files: Path):

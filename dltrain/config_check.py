@@ -55,6 +55,10 @@ def _epochs(v: Any) -> bool:
     return _is_int(v) and (v >= 1 or v == -1)
 
 
+def _auto_or_bool(v: Any) -> bool:
+    return v == "auto" or isinstance(v, bool)
+
+
 # (key, test, what the value must be, a valid example). Checked on the composed config whatever set the key.
 RANGE_RULES: list[tuple[str, Callable[[Any], bool], str, str]] = [
     ("optimizer.lr", _positive, "a number above 0", "0.001"),
@@ -68,6 +72,7 @@ RANGE_RULES: list[tuple[str, Callable[[Any], bool], str, str]] = [
     ("data.num_workers", _non_negative_int, "an integer >= 0", "2"),
     ("model.dropout", _dropout, "a number in [0, 1)", "0.2"),
     ("trainer.max_epochs", _epochs, "an integer >= 1 (or -1 for no limit)", "20"),
+    ("trainer.channels_last", _auto_or_bool, "auto, true or false", "false"),
     ("callbacks.early_stopping.patience", _non_negative_int, "an integer >= 0", "5"),
     ("seed", _is_int, "an integer", "42"),
 ]

@@ -44,6 +44,8 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("model.batch_norm must be true or false", "false")),
     ("dropout 1.5", ["train", "model.dropout=1.5"], ("model.dropout=1.5 is invalid", "[0, 1)")),
     ("max_epochs 0", ["train", "trainer.max_epochs=0"], ("trainer.max_epochs=0 is invalid", "20")),
+    ("channels_last not a choice", ["train", "trainer.channels_last=maybe"],
+     ("trainer.channels_last=maybe is invalid: it must be auto, true or false", "trainer.channels_last=false")),
     ("negative l1", ["train", "regularization.l1=-1"], ("regularization.l1=-1 is invalid", "a number >= 0")),
     ("negative patience", ["train", "callbacks.early_stopping.patience=-1"],
      ("callbacks.early_stopping.patience=-1 is invalid", "an integer >= 0")),

@@ -78,7 +78,7 @@ def test_the_console_shows_a_header_a_line_per_epoch_and_the_table(dltrain, tmp_
     out = result.stdout
     for pattern in (r"model\s+LeNet-5, 61,706 parameters",
                     r"data\s+digits: 1x16x16 images, 10 classes; 1,257 train / 180 val / 360 test",
-                    r"device\s+cpu, \d+ threads?; precision 32-true", r"run directory\s+run\n"):
+                    r"device\s+cpu, \d+ threads?; precision 32-true; channels-last\n", r"run directory\s+run\n"):
         assert re.search(pattern, out), (pattern, out)
     epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 2 and epochs[0].startswith("epoch 1/2  train/loss ") and " val/acc " in epochs[0]

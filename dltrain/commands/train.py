@@ -105,6 +105,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     )
     from dltrain.files import write_json_atomic, write_text_atomic
     from dltrain.lifecycle import write_status
+    from dltrain.memory_layout import to_channels_last, wants_channels_last
     from dltrain.report import print_table, stage_metrics
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -128,6 +129,9 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         logger.resumed_step = _global_step(resume_from)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     settings = dict(config["trainer"])
+    channels_last = wants_channels_last(settings.pop("channels_last", "auto"), task)
+    if channels_last:
+        to_channels_last(task)
     if settings.pop("compile", False):
         # In place: the state_dict keeps its keys, so checkpoints load into an uncompiled model (eval, export).
         task.model.compile()
@@ -145,7 +149,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
                         "environments together)")
     if trainer.is_global_zero:
         write_text_atomic(run_dir / "config.yaml", OmegaConf.to_yaml(config))
-        for line in header_lines(_header_rows(data, task.model, trainer, resume_from)):
+        for line in header_lines(_header_rows(data, task.model, trainer, resume_from, channels_last)):
             log.info(line)
         write_status(run_dir, "running", **({"resumed_from": str(resume_from)} if resume_from else {}))
         if logger:
@@ -325,7 +329,8 @@ def out_of_memory(error: BaseException, config: dict[str, Any]):
                      "to keep the effective batch")
 
 
-def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[tuple[str, str]]:
+def _header_rows(data, model, trainer, resume_from: Path | None = None,
+                 channels_last: bool = False) -> list[tuple[str, str]]:
     """What a run is about to do: the model, the data and its splits, the device, where the files go."""
     import torch
 
@@ -355,7 +360,8 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None) -> list[
     rows = [("model", f"{model_name(model)}, {weights}"),
             ("data", f"{_data_name(data)}: {describe_inputs(spec, spec.get('input_kind'))}; {splits}")]
     rows += [(f"data.{key}", f"{value} ({why})") for key, (value, why) in data.decided.items()]
-    rows += [("device", f"{where}; precision {trainer.precision}"), ("training", epochs),
+    layout = "; channels-last" if channels_last else ""
+    rows += [("device", f"{where}; precision {trainer.precision}{layout}"), ("training", epochs),
              ("run directory", _shown_path(Path(trainer.default_root_dir)))]
     if resume_from is not None:
         rows.append(("resumed from", _shown_path(resume_from)))
