@@ -1,8 +1,8 @@
 """The GPU path of `dltrain train`, checked end to end on a machine that has one (CI has none).
 
 Each check is a whole dltrain process in a scratch folder, as a user would run it:
-  resnet      trainer=gpu trains a ResNet-20 on synthetic 32x32 images: bf16 mixed precision and channels-last on the
-              header, test accuracy >= 0.9
+  resnet      trainer=gpu trains a ResNet-20 on the digits at 32x32 for 5 epochs: bf16 mixed precision and
+              channels-last on the header, test accuracy >= 0.9
   eval        `dltrain eval` of that run gives its test figures back (the same precision and layout)
   lenet       the default LeNet-5 run on the GPU reaches 0.9 test accuracy
   diverged    lr 1e12 stops with exit code 3 and the divergence line (on a GPU: from the check read every
@@ -34,11 +34,10 @@ def test_figures(folder: Path, run: str, name: str = "metrics") -> dict[str, flo
 
 def checks(folder: Path, device: str) -> dict[str, tuple[bool, str]]:
     trainer = ["trainer=gpu"] if device == "cuda" else ["trainer=cpu", "trainer.precision=bf16-mixed"]
-    resnet = ["model=resnet", "data=synthetic", "data.shape=[3,32,32]", "data.num_samples=6000",
-              "data.num_classes=10", *trainer]
+    resnet = ["model=resnet", "data=digits", "data.image_size=32", *trainer]
     verdicts: dict[str, tuple[bool, str]] = {}
 
-    result = dltrain(folder, "train", *resnet, "trainer.max_epochs=3", "hydra.run.dir=resnet")
+    result = dltrain(folder, "train", *resnet, "trainer.max_epochs=5", "hydra.run.dir=resnet")
     header = next((line.strip() for line in result.stdout.splitlines() if line.strip().startswith("device")), "")
     accuracy = test_figures(folder, "resnet")["test/acc"] if result.returncode == 0 else None
     verdicts["resnet"] = (result.returncode == 0 and "precision bf16-mixed; channels-last" in header
