@@ -4,6 +4,7 @@ crash-safe checkpoints, a diverging run stopped, and no run ever written into an
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import signal
@@ -175,6 +176,36 @@ def test_on_a_gpu_the_divergence_guard_reads_its_verdict_with_the_step_logs():
             guard.on_train_batch_end(trainer, module, {"loss": torch.tensor(1.0)}, None, 10)
             guard.on_validation_start(trainer, module)
             guard.on_train_epoch_end(trainer, module)
+
+
+def test_a_deferred_divergence_check_stops_a_lightning_training_at_the_next_logging_step(tmp_path: Path):
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from dltrain.callbacks import DivergenceGuard
+    from dltrain.errors import Diverged
+
+    class Exploding(pl.LightningModule):
+        """Its loss turns infinite at step 13."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_index):
+            return self.layer(batch[0]).square().mean() * (math.inf if self.global_step >= 13 else 1.0)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+        def train_dataloader(self):
+            return DataLoader(TensorDataset(torch.randn(640, 4)), batch_size=8)
+
+    trainer = pl.Trainer(max_epochs=1, callbacks=[DivergenceGuard(defer=True)], log_every_n_steps=10, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    with pytest.raises(Diverged, match="step 21: a gradient or the training loss became inf or nan in the last 10"):
+        trainer.fit(Exploding())
 
 
 def test_a_diverging_run_stops_with_exit_code_3_and_keeps_its_best_checkpoint(tmp_path: Path):
