@@ -3,7 +3,8 @@
 Each check is a whole dltrain process in a scratch folder, as a user would run it:
   resnet      trainer=gpu trains a ResNet-20 on the digits at 32x32 for 5 epochs: bf16 mixed precision and
               channels-last on the header, test accuracy >= 0.9
-  eval        `dltrain eval` of that run gives its test figures back (the same precision and layout)
+  eval        `dltrain eval` of that run gives its test figures back (the same precision and layout; within 1e-3 on
+              a GPU, whose autotuned kernels are not deterministic)
   lenet       the default LeNet-5 run on the GPU reaches 0.9 test accuracy
   diverged    lr 1e12 stops with exit code 3 and the divergence line (on a GPU: from the check read every
               log_every_n_steps steps)
@@ -48,7 +49,9 @@ def checks(folder: Path, device: str) -> dict[str, tuple[bool, str]]:
     if result.returncode == 0 and verdicts["resnet"][0]:
         ours, theirs = test_figures(folder, "resnet", "eval"), test_figures(folder, "resnet")
         worst = max(abs(ours[key] - theirs[key]) for key in theirs)
-        verdicts["eval"] = (worst <= 1e-6, f"largest difference from the run's test figures {worst:.2e}")
+        # trainer=gpu lets cuDNN pick its fastest (nondeterministic) kernels: bf16 rounding may differ a little.
+        verdicts["eval"] = (worst <= (1e-3 if device == "cuda" else 1e-6),
+                            f"largest difference from the run's test figures {worst:.2e}")
     else:
         verdicts["eval"] = (False, result.stderr[-1500:] or "the run to evaluate failed")
 
