@@ -14,7 +14,7 @@ from dltrain.memory_layout import to_channels_last, wants_channels_last
 
 CONF = Path(__file__).parents[1] / "conf" / "model"
 IMAGES = {"lenet": (1, 16), "alexnet": (3, 32), "vgg": (3, 32), "googlenet": (3, 32), "resnet": (3, 32),
-          "unet": (3, 32), "fcn": (3, 32), "conv_autoencoder": (1, 16)}
+          "unet": (3, 32), "fcn": (3, 32), "deeplabv3": (3, 32), "conv_autoencoder": (1, 16)}
 
 
 def _model(name: str, seed: int = 0) -> torch.nn.Module:
