@@ -6,19 +6,27 @@ layout: LeNet-5 0.84x, ResNet-20 0.79x, GoogLeNet 0.62x, U-Net 0.90x, VGG 1.03x)
 enough: a convolution whose weight is channels-last returns channels-last activations, so the layout carries
 through the network and no batch needs converting. The values are the same in either layout, checkpoints hold
 plain tensors, and eval, export and predict build their models in the default layout and load them as before.
+
+`auto` converts dltrain's own networks only (tests/test_memory_layout.py checks each family): a model of your own
+may flatten a feature map with `.view()`, which a channels-last tensor refuses.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from dltrain.errors import UserError
+
 _IMAGE_CONVOLUTIONS = (nn.Conv2d, nn.ConvTranspose2d)
+_OWN_MODELS = "dltrain.models."
 
 
-def wants_channels_last(setting: str | bool, module: nn.Module) -> bool:
-    """`auto`: for any module with 2-D convolutions; `true`/`false` as said (config_check has refused others)."""
+def wants_channels_last(setting: str | bool, module: nn.Module, model_target: str | None) -> bool:
+    """`auto`: for dltrain's model families (`model_target`) with 2-D convolutions; `true`/`false` as said
+    (config_check has refused other values)."""
     if setting == "auto":
-        return any(isinstance(layer, _IMAGE_CONVOLUTIONS) for layer in module.modules())
+        return str(model_target).startswith(_OWN_MODELS) and any(
+            isinstance(layer, _IMAGE_CONVOLUTIONS) for layer in module.modules())
     return setting
 
 
@@ -27,3 +35,13 @@ def to_channels_last(module: nn.Module) -> None:
     import torch
 
     module.to(memory_format=torch.channels_last)
+
+
+def view_refused(error: BaseException) -> UserError | None:
+    """What a model's `.view()` of a channels-last feature map raises deep in its forward, as one line with the fix;
+    None for any other error."""
+    if isinstance(error, RuntimeError) and "view size is not compatible with input tensor's size and stride" in str(
+            error):
+        return UserError("the model flattens a feature map with .view(), which channels-last tensors refuse "
+                         "(trainer.channels_last=true)", "use .reshape() there, or pass trainer.channels_last=false")
+    return None

@@ -3,6 +3,7 @@ keeps it through training."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import yaml
 
 from dltrain.assemble import build_model
 from dltrain.memory_layout import to_channels_last, wants_channels_last
+from tests.conftest import assert_user_error, run_in_process
 
 CONF = Path(__file__).parents[1] / "conf" / "model"
 IMAGES = {"lenet": (1, 16), "alexnet": (3, 32), "vgg": (3, 32), "googlenet": (3, 32), "resnet": (3, 32),
@@ -36,7 +38,7 @@ def test_a_convolution_network_learns_the_same_in_channels_last(name: str):
     images = torch.rand(4, channels, size, size, generator=torch.Generator().manual_seed(1))
     default, channels_last = _model(name).eval(), _model(name).eval()
     to_channels_last(channels_last)
-    assert wants_channels_last("auto", default)
+    assert wants_channels_last("auto", default, yaml.safe_load((CONF / f"{name}.yaml").read_text())["_target_"])
     with torch.no_grad():  # float32: the kernels a training runs
         torch.testing.assert_close(_output(channels_last, images), _output(default, images), atol=1e-4, rtol=1e-3)
     # A training step in float64: in float32 the layouts' different summation orders differ in the last bits, which
@@ -57,9 +59,24 @@ def test_a_convolution_network_learns_the_same_in_channels_last(name: str):
     torch.testing.assert_close(channels_last.state_dict(), default.state_dict())
 
 
-def test_auto_means_networks_with_image_convolutions():
+def test_auto_means_dltrains_networks_with_image_convolutions():
     mlp = build_model(yaml.safe_load((CONF / "mlp.yaml").read_text()),
                       {"in_channels": 1, "input_size": [8], "num_classes": 3, "input_kind": "rows"})
     generator = torch.nn.Sequential(torch.nn.ConvTranspose2d(8, 3, 4))
-    assert not wants_channels_last("auto", mlp) and wants_channels_last("auto", generator)
-    assert wants_channels_last(True, mlp) and not wants_channels_last(False, generator)
+    assert not wants_channels_last("auto", mlp, "dltrain.models.mlp.MLP")
+    assert wants_channels_last("auto", generator, "dltrain.models.dcgan.DCGAN")
+    assert not wants_channels_last("auto", generator, "mypackage.Generator")  # its code may .view() a feature map
+    assert wants_channels_last(True, mlp, "dltrain.models.mlp.MLP")
+    assert not wants_channels_last(False, generator, "dltrain.models.dcgan.DCGAN")
+
+
+def test_a_model_of_your_own_trains_in_the_default_layout_unless_asked(tmp_path: Path):
+    """A tutorial-style model flattens with .view(): `auto` leaves it alone; forced channels-last, its first step
+    fails as one line with the fix, not a traceback."""
+    own = ["model._target_=tests.own_model.TutorialNet", "debug=smoke"]
+    result = run_in_process("train", *own, "hydra.run.dir=auto", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"device\s+cpu, \d+ threads?; precision 32-true\n", result.stdout)
+    assert_user_error(run_in_process("train", *own, "trainer.channels_last=true", "hydra.run.dir=forced", cwd=tmp_path),
+                      "the model flattens a feature map with .view()", "use .reshape() there",
+                      "trainer.channels_last=false")

@@ -44,7 +44,8 @@ def run(cfg: DictConfig) -> None:
     task.eval_stage = split
     # Whatever the run trained on, evaluate on what this machine has, at the run's precision and in its memory layout
     # (the same kernels: the run's test figures come back to the last digit).
-    if wants_channels_last(trained["trainer"].get("channels_last", False), task):
+    if wants_channels_last(trained["trainer"].get("channels_last", False), task,
+                           (trained.get("model") or {}).get("_target_")):
         to_channels_last(task)
     trainer = build_trainer({"accelerator": "auto", "devices": 1,
                              "precision": trained["trainer"].get("precision", "32-true")}, logger=False,

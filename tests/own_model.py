@@ -1,0 +1,20 @@
+"""A model of a user's own, written as tutorials write them: it flattens its feature map with `.view()`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class TutorialNet(nn.Module):
+    def __init__(self, num_classes: int, in_channels: int = 1, input_size: Sequence[int] = (16, 16),
+                 **unused) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * (input_size[0] // 2) * (input_size[1] // 2), num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = torch.max_pool2d(torch.relu(self.conv(images)), 2)
+        return self.fc(features.view(features.size(0), -1))
