@@ -21,9 +21,34 @@ def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra
         cause = error.__cause__
         if isinstance(cause, UserError):
             raise cause from None
+        left_over = _left_over_settings(what, node) if isinstance(cause, TypeError) else None
+        if left_over:
+            option, keys = left_over
+            raise UserError(f"{node['_target_']} takes no {', '.join(map(repr, keys))}: settings of {what}={option} "
+                            f"that {what}._target_ kept", f"give your {what} a config file of its own "
+                            f"(hydra.searchpath=[file:///path/to/conf] {what}=NAME), or drop them: "
+                            + " ".join(f"~{what}.{key}" for key in keys)) from None
         reason = str(cause) if cause is not None else str(error).splitlines()[0]
         raise UserError(f"cannot build {what} ({node.get('_target_')}): {reason}",
                         f"check the {what} settings with `dltrain train --cfg job` and `dltrain ls {what}`") from None
+
+
+def _left_over_settings(group: str, node: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """`model._target_=mypackage.Net` replaces the class but keeps the chosen option's other settings (model=lenet's
+    activation, pooling, ...): the option and those of its settings the new class does not take, if any."""
+    import yaml
+
+    from dltrain.configs import config_dir
+
+    option = chosen_option(group)
+    path = config_dir() / group / f"{option}.yaml"
+    if not option or not path.is_file():
+        return None
+    shipped = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if shipped.get("_target_") == node.get("_target_"):
+        return None
+    keys = [key for key in shipped if key != "_target_" and key in node and not _takes(node.get("_target_"), key)]
+    return (option, keys) if keys else None
 
 
 def build_data(data_config: dict[str, Any], checkpoint: dict[str, Any] | None = None):

@@ -64,6 +64,9 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("data._target_=builtins.exec is not a data module", "dltrain ls data")),
     ("target at an odd place", ["train", "+trainer.plugins._target_=os.system"],
      ("trainer.plugins._target_=os.system: dltrain builds only its own classes there", "remove")),
+    ("own model given the option's settings", ["train", "model._target_=tests.own_model.StrictNet"],
+     ("tests.own_model.StrictNet takes no 'activation', 'pooling', 'dropout', 'image_size': settings of model=lenet",
+      "~model.activation ~model.pooling ~model.dropout ~model.image_size")),
     ("model target missing", ["train", "model._target_=mypackage.Net"],
      ("model._target_=mypackage.Net cannot be imported: No module named 'mypackage'", "installed")),
     # Rows (data=tabular)

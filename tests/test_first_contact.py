@@ -16,6 +16,7 @@ from PIL import Image
 
 from dltrain.assemble import build_model
 from dltrain.data.image_folder import ImageFolderDataModule, automatic_size
+from tests.conftest import run_in_process
 from tests.fabricate import balanced_labels, class_images, write_image_tree
 
 
@@ -99,3 +100,11 @@ def test_verbose_brings_back_lightnings_console_and_eval_is_quiet(dltrain, tmp_p
     result = dltrain("eval", "run=run")
     assert result.returncode == 0 and result.stderr == ""
     assert "GPU available" not in result.stdout and "test/acc" in result.stdout
+
+
+def test_a_model_of_your_own_trains_once_the_replaced_options_settings_are_dropped(tmp_path: Path):
+    """The fix the one-line error names (test_error_catalogue: "own model given the option's settings") works."""
+    result = run_in_process("train", "model._target_=tests.own_model.StrictNet", "~model.activation", "~model.pooling",
+                            "~model.dropout", "~model.image_size", "debug=smoke", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"model\s+StrictNet, 2,570 parameters", result.stdout)
