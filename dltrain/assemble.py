@@ -41,8 +41,8 @@ def _left_over_settings(group: str, node: dict[str, Any]) -> tuple[str, list[str
     from dltrain.configs import config_dir
 
     option = chosen_option(group)
-    path = config_dir() / group / f"{option}.yaml"
-    if not option or not path.is_file():
+    path = config_dir() / group / f"{option}.yaml" if option else None
+    if path is None or not path.is_file():
         return None
     shipped = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if shipped.get("_target_") == node.get("_target_"):
