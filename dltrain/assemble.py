@@ -36,15 +36,12 @@ def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra
 def _left_over_settings(group: str, node: dict[str, Any]) -> tuple[str, list[str]] | None:
     """`model._target_=mypackage.Net` replaces the class but keeps the chosen option's other settings (model=lenet's
     activation, pooling, ...): the option and those of its settings the new class does not take, if any."""
-    import yaml
-
-    from dltrain.configs import config_dir
+    from dltrain.configs import config_dir, option_settings
 
     option = chosen_option(group)
-    path = config_dir() / group / f"{option}.yaml" if option else None
-    if path is None or not path.is_file():
+    if not option or not (config_dir() / group / f"{option}.yaml").is_file():
         return None
-    shipped = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    shipped = option_settings(group, option)
     if shipped.get("_target_") == node.get("_target_"):
         return None
     keys = [key for key in shipped if key != "_target_" and key in node and not _takes(node.get("_target_"), key)]

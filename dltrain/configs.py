@@ -44,12 +44,17 @@ def description(group: str, option: str) -> str:
     return ""
 
 
-def option_target(group: str, option: str) -> str | None:
-    """The `_target_` a shipped option builds."""
+def option_settings(group: str, option: str) -> dict:
+    """A shipped option's YAML as written (its `_target_` and settings; defaults lists unresolved)."""
     import yaml
 
     with open(config_dir() / group / f"{option}.yaml", encoding="utf-8") as handle:
-        return (yaml.safe_load(handle) or {}).get("_target_")
+        return yaml.safe_load(handle) or {}
+
+
+def option_target(group: str, option: str) -> str | None:
+    """The `_target_` a shipped option builds."""
+    return option_settings(group, option).get("_target_")
 
 
 def defaults(config_name: str = "train") -> dict[str, str | None]:

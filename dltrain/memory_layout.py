@@ -30,11 +30,15 @@ def wants_channels_last(setting: str | bool, module: nn.Module, model_target: st
     return setting
 
 
-def to_channels_last(module: nn.Module) -> None:
-    """In place: the 4-D weights (convolution kernels) take the channels-last layout, other tensors are untouched."""
+def apply_layout(setting: str | bool, module: nn.Module, model_target: str | None) -> bool:
+    """Puts `module` in the layout `setting` asks for (in place: the 4-D weights, convolution kernels, become
+    channels-last; other tensors are untouched); whether it is channels-last."""
     import torch
 
-    module.to(memory_format=torch.channels_last)
+    channels_last = wants_channels_last(setting, module, model_target)
+    if channels_last:
+        module.to(memory_format=torch.channels_last)
+    return channels_last
 
 
 def view_refused(error: BaseException) -> UserError | None:

@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from dltrain.assemble import build_model
-from dltrain.memory_layout import to_channels_last, wants_channels_last
+from dltrain.memory_layout import apply_layout, wants_channels_last
 from tests.conftest import assert_user_error, run_in_process
 
 CONF = Path(__file__).parents[1] / "conf" / "model"
@@ -37,7 +37,7 @@ def test_a_convolution_network_learns_the_same_in_channels_last(name: str):
     channels, size = IMAGES[name]
     images = torch.rand(4, channels, size, size, generator=torch.Generator().manual_seed(1))
     default, channels_last = _model(name).eval(), _model(name).eval()
-    to_channels_last(channels_last)
+    assert apply_layout(True, channels_last, None)
     assert wants_channels_last("auto", default, yaml.safe_load((CONF / f"{name}.yaml").read_text())["_target_"])
     with torch.no_grad():  # float32: the kernels a training runs
         torch.testing.assert_close(_output(channels_last, images), _output(default, images), atol=1e-4, rtol=1e-3)

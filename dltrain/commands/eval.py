@@ -20,7 +20,7 @@ def run(cfg: DictConfig) -> None:
     from dltrain.assemble import build_data, build_trained_task, build_trainer
     from dltrain.errors import UserError
     from dltrain.files import write_json_atomic
-    from dltrain.memory_layout import to_channels_last, wants_channels_last
+    from dltrain.memory_layout import apply_layout
     from dltrain.report import print_table, stage_metrics
 
     metadata = checkpoint[METADATA_KEY]
@@ -44,9 +44,7 @@ def run(cfg: DictConfig) -> None:
     task.eval_stage = split
     # Whatever the run trained on, evaluate on what this machine has, at the run's precision and in its memory layout
     # (the same kernels: the run's test figures come back to the last digit).
-    if wants_channels_last(trained["trainer"].get("channels_last", False), task,
-                           (trained.get("model") or {}).get("_target_")):
-        to_channels_last(task)
+    apply_layout(trained["trainer"].get("channels_last", False), task, (trained.get("model") or {}).get("_target_"))
     trainer = build_trainer({"accelerator": "auto", "devices": 1,
                              "precision": trained["trainer"].get("precision", "32-true")}, logger=False,
                             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False)

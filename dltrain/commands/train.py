@@ -105,7 +105,7 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
     )
     from dltrain.files import write_json_atomic, write_text_atomic
     from dltrain.lifecycle import write_status
-    from dltrain.memory_layout import to_channels_last, view_refused, wants_channels_last
+    from dltrain.memory_layout import apply_layout, view_refused
     from dltrain.report import print_table, stage_metrics
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -129,10 +129,8 @@ def fit_and_test(config: dict[str, Any], data, task, started: float, callbacks: 
         logger.resumed_step = _global_step(resume_from)
     lightning_console = {"enable_progress_bar": verbose, "enable_model_summary": verbose}
     settings = dict(config["trainer"])
-    channels_last = wants_channels_last(settings.pop("channels_last", "auto"), task,
-                                        (config.get("model") or {}).get("_target_"))
-    if channels_last:
-        to_channels_last(task)
+    channels_last = apply_layout(settings.pop("channels_last", "auto"), task,
+                                 (config.get("model") or {}).get("_target_"))
     if settings.pop("compile", False):
         # In place: the state_dict keeps its keys, so checkpoints load into an uncompiled model (eval, export).
         task.model.compile()
