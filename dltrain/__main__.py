@@ -1,3 +1,3 @@
-from dltrain.cli import main
+from dltrain.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dltrain import garbage_collection
 from dltrain.errors import UserError
 
 
@@ -263,4 +264,5 @@ def build_trainer(trainer_config: dict[str, Any], **wiring: Any):
     # debugging aid: correct code never reads memory it has not written) is one more kernel per allocation: 1,140
     # fills in a LeNet-5 epoch on digits, about 1% of it on a CPU, more on a GPU's many small tensors.
     torch.utils.deterministic.fill_uninitialized_memory = False
+    garbage_collection.settle()  # the imports are done and the data loaded: start-up ends with the trainer
     return trainer

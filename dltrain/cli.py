@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from dltrain import __version__
+from dltrain import __version__, garbage_collection
 from dltrain.errors import UserError, debugging, report, suggestion
 
 COMMANDS = {
@@ -71,3 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         if debugging():
             raise
         return report(error)
+
+
+def entry_point() -> None:
+    """The `dltrain` program (console script and `python -m dltrain`): main() with the collector set for a process
+    that starts, trains and ends (see garbage_collection)."""
+    garbage_collection.defer_full_collections()
+    try:
+        code = main()
+    finally:
+        garbage_collection.skip_collections_at_exit()
+    raise SystemExit(code)
