@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -40,6 +42,27 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def add_csv_rows(path: str | os.PathLike, fresh: list[dict[str, Any]], every_row: list[dict[str, Any]],
+                 columns: list[str], rewrite: bool) -> None:
+    """A CSV file that grows by rows: `fresh` appended in one write (a kill never leaves half a row), or, when
+    `rewrite` (the first write, a new column), the whole file, `every_row`, replaced atomically. Rewriting it at
+    every addition made a long run's files cost the square of its length."""
+    if rewrite:
+        write_text_atomic(path, _csv_text(every_row, columns, header=True))
+        return
+    with open(path, "a", newline="", encoding="utf-8") as handle:
+        handle.write(_csv_text(fresh, columns, header=False))
+
+
+def _csv_text(rows: list[dict[str, Any]], columns: list[str], header: bool) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 @contextmanager

@@ -6,7 +6,6 @@ file is replaced atomically when its columns change); Lightning's MLflow and W&B
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from pytorch_lightning.loggers import WandbLogger as LightningWandbLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from dltrain.errors import UserError
-from dltrain.files import write_text_atomic
+from dltrain.files import add_csv_rows
 
 
 class ResumableMetricsWriter(ExperimentWriter):
@@ -46,20 +45,9 @@ class ResumableMetricsWriter(ExperimentWriter):
         new_keys = self._record_new_keys()
         fresh, self.metrics = self.metrics, []
         self.rows += fresh
-        if new_keys or not self.written:
-            write_text_atomic(self.metrics_file_path, self._csv(self.rows, header=True))
-            self.written = True
-            return
-        with open(self.metrics_file_path, "a", newline="", encoding="utf-8") as handle:
-            handle.write(self._csv(fresh, header=False))
-
-    def _csv(self, rows: list[dict[str, Any]], header: bool) -> str:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.metrics_keys, lineterminator="\n")
-        if header:
-            writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
+        add_csv_rows(self.metrics_file_path, fresh, self.rows, self.metrics_keys,
+                     rewrite=bool(new_keys) or not self.written)
+        self.written = True
 
 
 class CSVLogger(LightningCSVLogger):
