@@ -2,13 +2,14 @@
 
 A dltrain process imports torch, Lightning and Hydra: about 530,000 objects the collector tracks. Each full
 collection walks all of them (0.1-0.4 s on 2 cores); the import's growth triggers eight of them, two more fall around
-`fit`, and the interpreter's own collections at exit take ~1.9 s more. Together that was a quarter of a 30-epoch
-LeNet-5 run (15.7 s, 11.2 s without them, alternated pairs). Start-up creates little cyclic garbage, so full
-collections wait for it to end (young objects are still collected as usual); what is alive then is frozen (it lives
-until exit anyway, and the collector stops walking it) and the collector gets Python's settings back for the training.
-At exit nothing alive needs collecting: the process's memory goes back to the system whole.
+`fit`, and the interpreter's own collections at exit take ~1.9 s more. Together that was a fifth of a 30-epoch
+LeNet-5 run (15.2-17.1 s; 12.2-14.0 s without them, three alternated pairs) and two fifths of `debug=smoke`.
+Start-up creates little cyclic garbage, so full collections wait for it to end (young objects are still collected as
+usual); what is alive then is frozen (it lives until exit anyway, and the collector stops walking it) and the
+collector gets Python's settings back for the training. At exit nothing alive needs collecting: the process's memory
+goes back to the system whole.
 
-Only the console entry point defers; `cli.main` called in another process (the tests) leaves its collector alone.
+Only the program's entry point defers: code that calls `cli.main` itself (the tests do) keeps its collector as it is.
 """
 
 from __future__ import annotations
