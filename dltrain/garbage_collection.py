@@ -6,7 +6,8 @@ collection walks all of them (0.1-0.4 s on 2 cores); the import's growth trigger
 LeNet-5 run (15.2-17.1 s; 12.2-14.0 s without them, three alternated pairs) and two fifths of `debug=smoke`.
 Start-up creates little cyclic garbage, so full collections wait for it to end (young objects are still collected as
 usual); what is alive then is frozen (it lives until exit anyway, and the collector stops walking it) and the
-collector gets Python's settings back for the training. At exit nothing alive needs collecting: the process's memory
+collector gets Python's settings back for the training (commands that build no trainer, export and predict, are
+short and end before a full collection would matter). At exit nothing alive needs collecting: the process's memory
 goes back to the system whole.
 
 Only the program's entry point defers: code that calls `cli.main` itself (the tests do) keeps its collector as it is.
