@@ -5,6 +5,7 @@ Nothing heavy is imported here: `dltrain --help` and `dltrain ls` must answer in
 
 from __future__ import annotations
 
+import os
 import sys
 
 from dltrain import __version__, garbage_collection
@@ -79,6 +80,11 @@ def entry_point() -> None:
     garbage_collection.defer_full_collections()
     try:
         code = main()
+        sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
+    except BrokenPipeError:
+        # The reader left (`dltrain ls | head`): nothing more to say, and nothing to flush into the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 1
     finally:
         garbage_collection.skip_collections_at_exit()
     raise SystemExit(code)

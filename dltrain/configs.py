@@ -31,17 +31,33 @@ def group_options(group: str) -> list[str]:
 
 
 def description(group: str, option: str) -> str:
-    """The first comment line of a config file is its one-line description."""
+    """The first sentence of the comment a config file opens with: what `dltrain ls` shows for the option."""
+    lines = []
     with open(config_dir() / group / f"{option}.yaml", encoding="utf-8") as handle:
         for line in handle:
             text = line.strip()
             if text.startswith("# @package"):
                 continue
-            if text.startswith("#"):
-                return text.lstrip("# ").strip()
-            if text:
+            if not text.startswith("#") or not text.lstrip("# "):
                 break
-    return ""
+            lines.append(text.lstrip("# ").strip())
+    return first_sentence(" ".join(lines))
+
+
+def first_sentence(text: str) -> str:
+    """`text` up to the full stop that ends its first sentence: one outside brackets, before a capital letter or the
+    end (so "He et al. 2017" in brackets, "e.g. lr" and "2.3e-3" do not end it)."""
+    depth = 0
+    for index, character in enumerate(text):
+        if character in "([":
+            depth += 1
+        elif character in ")]":
+            depth = max(depth - 1, 0)
+        elif character == "." and depth == 0:
+            rest = text[index + 1 :]
+            if not rest or (rest.startswith(" ") and rest[1:2].isupper()):
+                return text[: index + 1]
+    return text
 
 
 def option_settings(group: str, option: str) -> dict:

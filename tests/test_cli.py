@@ -41,9 +41,36 @@ def test_ls_lists_every_group_with_descriptions(dltrain):
 def test_ls_one_group(dltrain):
     result = dltrain("ls", "optimizer")
     assert result.returncode == 0
-    listed = [line.split()[1] if line.startswith(" *") else line.split()[0]
-              for line in result.stdout.splitlines()[1:]]
+    option_lines = [line for line in result.stdout.splitlines()[1:] if line[3:4].strip()]  # not a wrapped line
+    listed = [line[3:].split()[0] for line in option_lines]
     assert listed == group_options("optimizer") == ["adadelta", "adagrad", "adam", "adamw", "rmsprop", "sgd"]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
+    """`dltrain ls | head -1`: the pipe closes while dltrain still writes."""
+    process = subprocess.Popen([sys.executable, "-m", "dltrain", "ls"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("callbacks")
+    process.stdout.close()
+    assert process.wait(timeout=60) == 1
+    assert process.stderr.read() == ""
+
+
+def test_ls_shows_each_options_first_sentence_whole(dltrain):
+    result = dltrain("ls", "trainer")
+    shown = " ".join(result.stdout.split())
+    assert ("ddp Data parallel over GPUs (Lightning's DDP): every GPU of the node (trainer.devices=4 for four), "
+            "trainer.num_nodes for several nodes (under SLURM: hydra/launcher=slurm). ") in shown  # over two lines
+    assert "One run directory" not in shown  # its second sentence
+
+
+def test_a_description_ends_with_its_first_sentence():
+    from dltrain.configs import first_sentence
+
+    assert first_sentence("NeuMF with NCF's protocol (He et al. 2017): 4 negatives, e.g. 1.5e-3 lr. Not measured.") \
+        == "NeuMF with NCF's protocol (He et al. 2017): 4 negatives, e.g. 1.5e-3 lr."
+    assert first_sentence("Optuna's TPE sampler over the learning rate: dltrain train -m hparams_search=optuna") \
+        == "Optuna's TPE sampler over the learning rate: dltrain train -m hparams_search=optuna"
 
 
 def test_every_config_has_a_description():
@@ -51,7 +78,7 @@ def test_every_config_has_a_description():
 
     for group in groups():
         for option in group_options(group):
-            assert description(group, option), f"conf/{group}/{option}.yaml needs a first-line # description"
+            assert description(group, option), f"conf/{group}/{option}.yaml needs an opening # description"
 
 
 def test_cfg_job_prints_the_composed_config(dltrain, tmp_path):

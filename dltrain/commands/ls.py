@@ -1,6 +1,9 @@
-"""dltrain ls [GROUP]: every config group and option with its one-line description; no torch, no Hydra."""
+"""dltrain ls [GROUP]: every config group and option with its description; no torch, no Hydra."""
 
 from __future__ import annotations
+
+import shutil
+import textwrap
 
 from dltrain.configs import defaults, description, group_options, groups
 from dltrain.errors import UserError, suggestion
@@ -15,6 +18,7 @@ def list_configs(args: list[str]) -> int:
             raise UserError(f"unknown config group '{group}'",
                             f"{hint + ' ' if hint else ''}groups are: {', '.join(available)}")
     chosen = defaults("train")
+    columns = max(shutil.get_terminal_size((100, 24)).columns, 60)
     for position, group in enumerate(wanted):
         if position:
             print()
@@ -23,5 +27,7 @@ def list_configs(args: list[str]) -> int:
         width = max(map(len, options), default=0)
         for option in options:
             marker = "*" if option == chosen.get(group) else " "
-            print(f" {marker} {option:<{width}}  {description(group, option)}")
+            first_line = f" {marker} {option:<{width}}  "
+            print(textwrap.fill(description(group, option), width=columns, initial_indent=first_line,
+                                subsequent_indent=" " * len(first_line), break_on_hyphens=False))
     return 0
