@@ -5,10 +5,10 @@ Nothing heavy is imported here: `dltrain --help` and `dltrain ls` must answer in
 
 from __future__ import annotations
 
-import os
 import sys
 
 from dltrain import __version__, garbage_collection
+from dltrain.console import silence_a_closed_stdout
 from dltrain.errors import UserError, debugging, report, suggestion
 
 COMMANDS = {
@@ -81,9 +81,8 @@ def entry_point() -> None:
     try:
         code = main()
         sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's exit
-    except BrokenPipeError:
-        # The reader left (`dltrain ls | head`): nothing more to say, and nothing to flush into the closed pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # the reader left (`dltrain ls | head`): nothing more to say
+        silence_a_closed_stdout()
         code = 1
     finally:
         garbage_collection.skip_collections_at_exit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +25,23 @@ class _ConsoleFormat(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+class _Console(logging.StreamHandler):
+    """The terminal's lines. When the reader of a pipe leaves (`dltrain train | head`), the run goes on without a
+    console (the run's log file keeps every line) instead of printing a logging traceback for each line after."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError):
+            silence_a_closed_stdout()
+            return
+        super().handleError(record)
+
+
+def silence_a_closed_stdout() -> None:
+    """Point standard output at the null device: what is still buffered for a pipe whose reader left, and whatever
+    comes after, goes nowhere instead of failing."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class _OwnMessagesOnly(logging.Filter):
@@ -41,7 +59,7 @@ def configure_logging(log_file: Path | None, verbose: bool) -> None:
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.INFO)
-    console = logging.StreamHandler(sys.stdout)
+    console = _Console(sys.stdout)
     console.setFormatter(_ConsoleFormat())
     if not verbose:
         console.addFilter(_OwnMessagesOnly())

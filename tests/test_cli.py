@@ -56,6 +56,28 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
     assert process.stderr.read() == ""
 
 
+def test_a_training_whose_reader_left_goes_on_without_a_console(monkeypatch, capsys):
+    """`dltrain train | head -2`: the epoch lines after the pipe closed are dropped, not a traceback each."""
+    import logging
+
+    from dltrain import console
+
+    class ClosedPipe:
+        def write(self, text: str) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    silenced = []
+    monkeypatch.setattr(console, "silence_a_closed_stdout", lambda: silenced.append(True))
+    handler = console._Console(ClosedPipe())
+    handler.handle(logging.LogRecord("dltrain.callbacks", logging.INFO, __file__, 1, "epoch 3/30", None, None))
+
+    assert silenced == [True]
+    assert capsys.readouterr().err == ""
+
+
 def test_ls_shows_each_options_first_sentence_whole(dltrain):
     result = dltrain("ls", "trainer")
     shown = " ".join(result.stdout.split())
