@@ -36,7 +36,7 @@ def description(group: str, option: str) -> str:
     with open(config_dir() / group / f"{option}.yaml", encoding="utf-8") as handle:
         for line in handle:
             text = line.strip()
-            if text.startswith("# @package"):
+            if text.startswith("# @package") or not (text or lines):
                 continue
             if not text.startswith("#") or not text.lstrip("# "):
                 break
