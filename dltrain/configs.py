@@ -44,18 +44,22 @@ def description(group: str, option: str) -> str:
     return first_sentence(" ".join(lines))
 
 
+# Words a full stop follows without ending a sentence ("He et al. 2017", "sec. 4.2", "e.g. lr=0.1").
+ABBREVIATIONS = frozenset({"al", "approx", "cf", "e.g", "eq", "etc", "fig", "i.e", "no", "sec", "vs"})
+
+
 def first_sentence(text: str) -> str:
-    """`text` up to the full stop that ends its first sentence: one outside brackets, before a capital letter or the
-    end (so "He et al. 2017" in brackets, "e.g. lr" and "2.3e-3" do not end it)."""
+    """`text` up to the full stop that ends its first sentence: one outside brackets, followed by a space or the end,
+    after a word that is not an abbreviation or an initial (so "2.3e-3" and "He et al. 2017" do not end it)."""
     depth = 0
     for index, character in enumerate(text):
         if character in "([":
             depth += 1
         elif character in ")]":
             depth = max(depth - 1, 0)
-        elif character == "." and depth == 0:
-            rest = text[index + 1 :]
-            if not rest or (rest.startswith(" ") and rest[1:2].isupper()):
+        elif character == "." and depth == 0 and text[index + 1 : index + 2] in ("", " "):
+            word = text[:index].rsplit(" ", 1)[-1].lstrip("([").lower()
+            if word not in ABBREVIATIONS and len(word) > 1:
                 return text[: index + 1]
     return text
 

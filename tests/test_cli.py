@@ -91,6 +91,8 @@ def test_a_description_ends_with_its_first_sentence():
 
     assert first_sentence("NeuMF with NCF's protocol (He et al. 2017): 4 negatives, e.g. 1.5e-3 lr. Not measured.") \
         == "NeuMF with NCF's protocol (He et al. 2017): 4 negatives, e.g. 1.5e-3 lr."
+    assert first_sentence("The recipe of He et al. sec. 4.2, SpecAugment. data.root holds clips.") \
+        == "The recipe of He et al. sec. 4.2, SpecAugment."
     assert first_sentence("Optuna's TPE sampler over the learning rate: dltrain train -m hparams_search=optuna") \
         == "Optuna's TPE sampler over the learning rate: dltrain train -m hparams_search=optuna"
 
