@@ -38,9 +38,10 @@ def description(group: str, option: str) -> str:
             text = line.strip()
             if text.startswith("# @package") or not (text or lines):
                 continue
-            if not text.startswith("#") or not text.lstrip("# "):
+            comment = text.lstrip("# ")
+            if not text.startswith("#") or not comment:
                 break
-            lines.append(text.lstrip("# ").strip())
+            lines.append(comment)
     return first_sentence(" ".join(lines))
 
 
