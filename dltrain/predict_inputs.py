@@ -58,8 +58,9 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
 
 def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
     """The columns the model was trained on, from each row of a CSV file (other columns, such as the label, are
-    ignored), NaN where a value is missing."""
+    ignored), categories encoded as the run's were (see table_columns), NaN where a value is missing."""
     from dltrain.data.csv_table import read_csv_table
+    from dltrain.data.table_columns import encoded_features
 
     if source.is_dir() or source.suffix.lower() != ".csv":
         raise UserError(f"input {source} is not a CSV file", "pass a .csv file with the columns the model was "
@@ -70,7 +71,7 @@ def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
     if missing:
         raise UserError(f"{source} has no column(s) {', '.join(missing)}",
                         f"the model reads the columns {', '.join(columns)}")
-    values = torch.tensor(table.numbers(table.positions(columns, "the model's columns")), dtype=torch.float32)
+    values, _ = encoded_features(table, columns, state.get("categories") or {}, lambda column: "fix the cell")
     return [f"{source.name}:{line}" for line in table.lines], values
 
 

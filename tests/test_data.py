@@ -119,6 +119,72 @@ def test_tabular_errors_name_the_problem(tmp_path: Path, content: str, message: 
         TabularDataModule(path=str(path), label_column="label").setup()
 
 
+@pytest.mark.parametrize(("header", "row"), [
+    ("a;b;label", "{a};{b};{label}"),
+    ("a\tb\tlabel", "{a}\t{b}\t{label}"),
+    ("a|b|label", "{a}|{b}|{label}"),
+])
+def test_tables_separated_otherwise_than_by_commas_read_their_decimal_commas(tmp_path: Path, header: str,
+                                                                          row: str):
+    """What a spreadsheet writes where the decimal mark is a comma: semicolons between cells, 1,5 for 1.5."""
+    lines = [row.format(a=f"{i % 7},5", b=f"-{i},25", label="yes" if i % 2 else "no") for i in range(40)]
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    data = TabularDataModule(path=str(path), label_column="label", val_fraction=0.25, test_fraction=0.25)
+    values, labels, names = data.load()
+    assert data.features == ["a", "b"] and names == ["no", "yes"]
+    assert values[:3].tolist() == [[0.5, -0.25], [1.5, -1.25], [2.5, -2.25]]
+
+
+def test_text_columns_are_categories_one_input_per_value(tmp_path: Path):
+    path = tmp_path / "cars.csv"
+    rows = [f"{1000 + i},{['red', 'blue', 'green'][i % 3]},{i % 4},{'diesel' if i % 2 else 'petrol'}"
+            for i in range(60)]
+    path.write_text("weight,colour,doors,fuel\n" + "\n".join(rows) + "\n")
+    data = TabularDataModule(path=str(path), label_column="fuel")
+    values, _, _ = data.load()
+    assert data.categories == {"colour": ["blue", "green", "red"]}
+    assert data.input_columns == ["weight", "colour", "colour", "colour", "doors"]
+    assert values[:2].tolist() == [[1000, 0, 0, 1, 0], [1001, 1, 0, 0, 1]]
+    assert data.decided["categorical_columns"][0] == ["colour"]
+    listed = TabularDataModule(path=str(path), label_column="fuel", categorical_columns=["colour", "doors"])
+    listed.setup()
+    assert listed.categories["doors"] == ["0", "1", "2", "3"] and listed.sizes["input_size"] == [8]
+    assert not listed.decided and listed.state_dict()["categories"] == listed.categories
+    numbers_only = TabularDataModule(path=str(path), label_column="fuel", feature_columns=["weight", "doors"])
+    assert numbers_only.load()[0].shape == (60, 2) and numbers_only.categories == {}
+
+
+def test_a_missing_category_is_missing_in_every_input_of_its_column(tmp_path: Path):
+    """data.missing=mean fills each of its inputs with the train split's share of that value."""
+    path = tmp_path / "pets.csv"
+    rows = [f"{i},{'' if i == 5 else ['cat', 'dog', 'dog', 'dog'][i % 4]},{'a' if i % 2 else 'b'}" for i in range(80)]
+    path.write_text("age,kind,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(UserError, match="line 7, column 'kind' has no value"):
+        TabularDataModule(path=str(path), label_column="label").setup()
+    data = TabularDataModule(path=str(path), label_column="label", missing="mean", seed=1)
+    data.setup()
+    assert data.fill is not None and 0.6 < float(data.fill[2]) < 0.9 and data.fill[1:].sum() == pytest.approx(1)
+    assert not any(split[0].isnan().any() for split in data.splits.values())
+
+
+@pytest.mark.parametrize(("header", "rows", "options", "message"), [
+    ("name,x,label", [f"person{i},{i},{i % 2}" for i in range(120)], {},
+     "column 'name' holds 120 different texts, too many to be categories"),
+    ("x,label", [f"{i},{i % 2}" for i in range(10)], {"categorical_columns": ["colour"]},
+     "data.categorical_columns names 'colour', which is not a feature column"),
+    ("x,label", ["1,a", "2,b", "3x,a"], {},
+     r"line 4, column 'x': '3x' is not a number — fix the cell, read the column as categories with "
+     r"data.categorical_columns=\[x\]"),
+])
+def test_category_errors_name_the_column_and_the_fix(tmp_path: Path, header: str, rows: list[str], options: dict,
+                                                   message: str):
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    with pytest.raises(UserError, match=message):
+        TabularDataModule(path=str(path), label_column="label", **options).load()
+
+
 def test_fractions_must_leave_training_data():
     with pytest.raises(UserError, match="leaves no training data"):
         DigitsDataModule(val_fraction=0.5, test_fraction=0.5).setup()

@@ -77,6 +77,21 @@ def test_clips_are_read_as_the_training_data_read_them(tmp_path: Path):
         read_inputs("clips", tmp_path / "long.wav", config, {**data.state_dict(), "cut_long_clips": False}, data.spec)
 
 
+def test_new_rows_get_the_runs_categories_and_an_unseen_one_sets_none(tmp_path: Path, caplog):
+    table = tmp_path / "cars.csv"
+    table.write_text("weight;colour;fuel\n" + "\n".join(
+        f"{1000 + i};{['red', 'blue'][i % 2]};{'diesel' if i % 3 else 'petrol'}" for i in range(60)) + "\n")
+    data = TabularDataModule(str(table), "fuel", seed=0)
+    data.setup()
+    new = tmp_path / "new.csv"
+    new.write_text("colour,weight\nblue,1001\ngreen,1002.5\n")
+    with caplog.at_level("WARNING"):
+        names, inputs = read_inputs("rows", new, {}, data.state_dict(), data.spec)
+    raw = torch.tensor([[1001.0, 1.0, 0.0], [1002.5, 0.0, 0.0]])
+    torch.testing.assert_close(inputs, (raw - data.mean) / data.std)
+    assert "1 cell(s) hold a category the model never saw (first: colour='green')" in caplog.text
+
+
 def test_rows_are_standardized_with_the_training_statistics(tmp_path: Path, iris_like_csv: Path):
     data = TabularDataModule(str(iris_like_csv), "species", seed=0)
     data.setup()

@@ -104,6 +104,30 @@ def test_tabular_csv_trains_and_keeps_class_names(dltrain, tmp_path: Path, iris_
     assert checkpoint["dltrain"]["class_names"] == ["setosa", "versicolor", "virginica"]
 
 
+def test_a_spreadsheets_table_with_a_category_trains_and_predicts(dltrain, tmp_path: Path):
+    """Semicolons and decimal commas, as spreadsheets write them in many locales, and a text column the class
+    depends on: the run reads it as categories, records them, and predict encodes new rows the same way."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    for _ in range(400):
+        size, shape = rng.uniform(0, 1), rng.choice(["round", "square", "long"])
+        label = "big" if size > {"round": 0.3, "square": 0.5, "long": 0.7}[shape] else "small"
+        rows.append(f"{size:.3f}".replace(".", ",") + f";{shape};{label}")
+    (tmp_path / "parts.csv").write_text("size;shape;label\n" + "\n".join(rows) + "\n")
+    result = dltrain("train", "data=tabular", "data.path=parts.csv", "data.label_column=label", "model=mlp",
+                     "callbacks=minimal", "trainer.max_epochs=40", "hydra.run.dir=run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data.categorical_columns  [shape] (auto: columns of text; values: shape 3)" in result.stdout
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/acc"] >= 0.9
+    (tmp_path / "new.csv").write_text("shape,size\nround,0.4\nlong,0.6\nsquare,0.9\nsquare,0.1\n")
+    result = dltrain("predict", "run=run", "input=new.csv", "output=predicted.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "predicted.csv", newline="", encoding="utf-8") as handle:
+        assert [row["label"] for row in csv.DictReader(handle)] == ["big", "small", "big", "small"]
+
+
 def test_tensorboard_logger(dltrain, tmp_path: Path):
     result = dltrain("train", *SYNTHETIC, "logger=tensorboard", "trainer.max_epochs=1", "hydra.run.dir=run")
     assert result.returncode == 0, result.stderr[-3000:]

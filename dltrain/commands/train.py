@@ -360,13 +360,18 @@ def _header_rows(data, model, trainer, resume_from: Path | None = None,
         epochs += f", stopping after {stopping.patience} without {stopping.monitor} improving"
     rows = [("model", f"{model_name(model)}, {weights}"),
             ("data", f"{_data_name(data)}: {describe_inputs(spec, spec.get('input_kind'))}; {splits}")]
-    rows += [(f"data.{key}", f"{value} ({why})") for key, (value, why) in data.decided.items()]
+    rows += [(f"data.{key}", f"{_shown_value(value)} ({why})") for key, (value, why) in data.decided.items()]
     layout = "; channels-last" if channels_last else ""
     rows += [("device", f"{where}; precision {trainer.precision}{layout}"), ("training", epochs),
              ("run directory", _shown_path(Path(trainer.default_root_dir)))]
     if resume_from is not None:
         rows.append(("resumed from", _shown_path(resume_from)))
     return rows
+
+
+def _shown_value(value: Any) -> str:
+    """As it would be typed on the command line: [a,b] for a list."""
+    return f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value)
 
 
 def _data_name(data) -> str:

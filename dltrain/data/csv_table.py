@@ -2,12 +2,16 @@
 
 Shared by the sources whose examples are CSV rows (data=tabular, data=signals) and by predict, which reads new
 rows the same way. Missing cells are told apart from cells that are wrong, since the user's remedy differs.
+The separator is the one that splits the header into the most fields: a comma, or what spreadsheets write in
+locales whose decimal mark is a comma (a semicolon, "1,5;2,25") and tab-separated files; with any other separator
+than a comma, a number written with a decimal comma reads as its number.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,8 @@ from dltrain.errors import UserError, suggestion
 # What a spreadsheet, pandas or R writes into a cell that has no value (compared without case).
 MISSING_MARKS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 FEATURE_FIX = "fix the cell, or list only numeric columns in data.feature_columns=[...]"
+SEPARATORS = (",", ";", "\t", "|")
+DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+\s*")
 
 
 @dataclass
@@ -68,13 +74,31 @@ def read_csv_table(path: Path, example: str = "data.path=data/iris.csv") -> CsvT
         raise UserError(f"data.path: no such file '{path}'",
                         f"pass the path of a CSV file with a header row, e.g. {example}")
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        separator = _separator(handle.readline())
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=separator)
         header = [name.strip() for name in next(reader, [])]
         numbered = [(line, row) for line, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
+    if separator != ",":
+        numbered = [(line, [_decimal_point(cell) for cell in row]) for line, row in numbered]
     if not header or not numbered:
         raise UserError(f"{path} has no data rows", "give a CSV file with a header row and data rows")
     for line, row in numbered:
         if len(row) != len(header):
             raise UserError(f"{path} line {line} has {len(row)} fields, the header has {len(header)}",
-                            "fix the row or quote fields that contain commas")
+                            f"fix the row or quote fields that contain {_named(separator)}")
     return CsvTable(path, header, [line for line, _ in numbered], [row for _, row in numbered])
+
+
+def _separator(header_line: str) -> str:
+    """The separator that splits the header line into the most fields; a comma when none splits it."""
+    fields = {separator: len(next(csv.reader([header_line], delimiter=separator), [])) for separator in SEPARATORS}
+    return max(SEPARATORS, key=fields.__getitem__)
+
+
+def _decimal_point(cell: str) -> str:
+    return cell.replace(",", ".") if "," in cell and DECIMAL_COMMA.fullmatch(cell) else cell
+
+
+def _named(separator: str) -> str:
+    return {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}[separator]

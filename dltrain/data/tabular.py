@@ -1,5 +1,5 @@
-"""A user's CSV file: numeric feature columns and a label column (classes, or numbers to predict), standardized on
-the train split."""
+"""A user's CSV file: feature columns (numbers, or categories as one input per value) and a label column (classes,
+or numbers to predict), standardized on the train split."""
 
 from __future__ import annotations
 
@@ -8,24 +8,30 @@ from pathlib import Path
 
 import torch
 
-from dltrain.data.csv_table import FEATURE_FIX, read_csv_table
+from dltrain.data.csv_table import read_csv_table
 from dltrain.data.numeric_examples import NumericExamplesDataModule
+from dltrain.data.table_columns import categorical_columns, category_values, encoded_features
 from dltrain.errors import UserError
 
 
 class TabularDataModule(NumericExamplesDataModule):
     """Rows of a CSV file with a header. Class labels may be strings or numbers; their sorted values are the class
-    names. With numeric targets (task=regression) `label_column` may list several columns. Features are standardized
+    names. With numeric targets (task=regression) `label_column` may list several columns. `categorical_columns`
+    (auto: the text columns; a list; null: none) are read as categories (see table_columns). Inputs are standardized
     with the train split's mean and standard deviation only, so no statistics leak from val/test."""
 
     input_kind = "rows"
 
     def __init__(self, path: str, label_column: str | Sequence[str], feature_columns: list[str] | None = None,
-                 **options) -> None:
+                 categorical_columns: str | list[str] | None = "auto", **options) -> None:
         self.path = Path(path).expanduser()
         super().__init__(label_column, **options)
         self.feature_columns = list(feature_columns) if feature_columns else None
+        self.categorical_columns = categorical_columns
         self.features: list[str] = []
+        # Each categorical feature's values, in the order of their inputs; the column each input comes from.
+        self.categories: dict[str, list[str]] = {}
+        self.input_columns: list[str] = []
         self.mean = self.std = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -36,8 +42,13 @@ class TabularDataModule(NumericExamplesDataModule):
             raise UserError(f"{self.path} has no feature columns besides '{', '.join(self.label_columns)}'",
                             "add numeric feature columns to the file")
         self.features = features
-        values = torch.tensor(table.numbers(table.positions(features, "data.feature_columns"), FEATURE_FIX),
-                               dtype=torch.float32)
+        table.positions(features, "data.feature_columns")
+        categorical = categorical_columns(table, features, self.categorical_columns)
+        self.categories = {name: category_values(table, name) for name in categorical}
+        if categorical and self.categorical_columns == "auto":
+            counts = ", ".join(f"{name} {len(self.categories[name])}" for name in categorical)
+            self.decided["categorical_columns"] = (categorical, f"auto: columns of text; values: {counts}")
+        values, self.input_columns = encoded_features(table, features, self.categories, _number_fix)
         where = [f"line {line}" for line in table.lines]
         labels, names = self.labelled([[row[p] for p in label_positions] for row in table.rows], where)
         values, labels = self.without_missing(values, labels, where, self.places)
@@ -45,7 +56,7 @@ class TabularDataModule(NumericExamplesDataModule):
 
     @property
     def places(self) -> list[str]:
-        return [f"column '{name}'" for name in self.features]
+        return [f"column '{name}'" for name in self.input_columns]
 
     def fit_transform(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
         if self.missing == "mean":
@@ -57,4 +68,10 @@ class TabularDataModule(NumericExamplesDataModule):
             splits[name] = ((inputs - self.mean) / self.std, labels)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "feature_columns": self.features, "mean": self.mean, "std": self.std}
+        return {**super().state_dict(), "feature_columns": self.features, "categories": self.categories,
+                "mean": self.mean, "std": self.std}
+
+
+def _number_fix(column: str) -> str:
+    return (f"fix the cell, read the column as categories with data.categorical_columns=[{column}], or leave it out "
+            "with data.feature_columns=[...]")
