@@ -110,6 +110,33 @@ def nulls_as_left_out(overrides: list[str]) -> list[str]:
                      or override.is_sweep_override()) else override.input_line for override in _parsed(overrides)]
 
 
+def nulled_components_as_set(overrides: list[str]) -> list[str]:
+    """`callbacks.early_stopping=null` turns early stopping off; with `callbacks=minimal`, which has none, Hydra would
+    refuse the key as unknown. A null for a component (a setting with a `_target_`) that another option of its group
+    has is satisfied whatever the choice, and is passed as `++key=null` (set or add). A key that no option has stays as
+    typed, for the check to name."""
+    from dltrain.configs import option_settings
+
+    def a_component_of_some_option(key: str) -> bool:
+        group, _, path = key.partition(".")
+        if not path or not _is_group(group):
+            return False
+        for option in group_options(group):
+            node = option_settings(group, option)
+            for part in path.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if isinstance(node, dict) and "_target_" in node:
+                return True
+        return False
+
+    def plain_null(override) -> bool:
+        return override.value() is None and not (override.is_add() or override.is_force_add()
+                                                 or override.is_delete() or override.is_sweep_override())
+
+    return [f"++{o.input_line}" if plain_null(o) and a_component_of_some_option(o.key_or_group) else o.input_line
+            for o in _parsed(overrides)]
+
+
 def force_keys_of_swept_groups(overrides: list[str]) -> list[str]:
     """`-m data=mnist,cifar10 data.root=x`: Hydra composes a sweep's first config without the swept group
     choices (hydra#2888), so a key that the default option lacks is refused before any job starts. Every

@@ -29,9 +29,14 @@ def launch(command: str, args: list[str]) -> int:
     parser = get_args_parser()
     parsed = parser.parse_args([_unaliased(command, arg) for arg in args])
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
-        from dltrain.config_check import check_command_line, force_keys_of_swept_groups, nulls_as_left_out
+        from dltrain.config_check import (
+            check_command_line,
+            force_keys_of_swept_groups,
+            nulled_components_as_set,
+            nulls_as_left_out,
+        )
 
-        parsed.overrides = nulls_as_left_out(parsed.overrides)
+        parsed.overrides = nulled_components_as_set(nulls_as_left_out(parsed.overrides))
         if command == "train":
             parsed.overrides = _fitting_the_task(parsed.overrides)
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)

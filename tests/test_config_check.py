@@ -58,6 +58,19 @@ def test_keys_of_swept_groups_are_set_or_added_so_hydra_can_compose_the_sweep():
         "optimizer.lr=0.1"]
 
 
+def test_a_null_for_a_component_another_option_has_is_satisfied_whatever_the_choice():
+    """callbacks=minimal has no early stopping: turning it off is no mistake, a misspelt key still is."""
+    from dltrain.config_check import nulled_components_as_set
+
+    overrides = ["callbacks=minimal", "callbacks.early_stopping=null", "callbacks.early_stoping=null",
+                 "trainer.gradient_clip_val=null", "~callbacks.lr_monitor"]
+    passed = nulled_components_as_set(overrides)
+    assert passed == ["callbacks=minimal", "++callbacks.early_stopping=null", *overrides[2:]]
+    check_command_line("train", [passed[0], passed[1]], multirun=False)
+    with pytest.raises(UserError, match="unknown key 'callbacks.early_stoping'"):
+        check_command_line("train", [passed[0], passed[2]], multirun=False)
+
+
 @pytest.mark.parametrize("name", group_options("experiment"))
 def test_every_recipe_composes_and_passes_the_checks(name: str):
     check_command_line("train", [f"experiment={name}", "++data.root=/data"], multirun=False)
