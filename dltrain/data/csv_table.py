@@ -102,3 +102,11 @@ def _decimal_point(cell: str) -> str:
 
 def _named(separator: str) -> str:
     return {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}[separator]
+
+
+def label_order(label: str) -> tuple:
+    """Numeric labels (and categories) sort as numbers (2 before 10), other labels alphabetically."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import torch
 
-from dltrain.data.csv_table import cell_number
+from dltrain.data.csv_table import cell_number, label_order
 from dltrain.data.in_memory import InMemoryDataModule
 from dltrain.errors import UserError
 
@@ -131,11 +131,3 @@ class NumericExamplesDataModule(InMemoryDataModule):
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "fill": self.fill}
-
-
-def label_order(label: str) -> tuple:
-    """Numeric labels sort as numbers (2 before 10), other labels alphabetically."""
-    try:
-        return (0, float(label), label)
-    except ValueError:
-        return (1, 0.0, label)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import torch
 
-from dltrain.data.csv_table import MISSING_MARKS, CsvTable
+from dltrain.data.csv_table import MISSING_MARKS, CsvTable, label_order
 from dltrain.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,6 @@ def categorical_columns(table: CsvTable, features: list[str], requested: str | l
 
 def category_values(table: CsvTable, column: str) -> list[str]:
     """The column's values, numbers in numeric order, then texts in alphabetical order."""
-    from dltrain.data.numeric_examples import label_order
-
     return sorted(set(_present(table, column)), key=label_order)
 
 

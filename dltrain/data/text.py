@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
+from dltrain.data.csv_table import label_order
 from dltrain.data.in_memory import InMemoryDataModule, TensorBatches
-from dltrain.data.numeric_examples import label_order
 from dltrain.data.text_files import Record, read_records
 from dltrain.data.vocabulary import Vocabulary
 from dltrain.errors import UserError
