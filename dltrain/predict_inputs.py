@@ -56,17 +56,17 @@ def _images(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[l
     return [str(path) for path in paths], pipeline(torch.stack(images), training=False)
 
 
-def _csv_features(source: Path, state: dict) -> tuple[list[str], torch.Tensor]:
+def _csv_features(source: Path, data_config: dict, state: dict) -> tuple[list[str], torch.Tensor]:
     """The columns the model was trained on, from each row of a CSV file (other columns, such as the label, are
     ignored), categories encoded as the run's were (see table_columns), NaN where a value is missing."""
     from dltrain.data.csv_table import read_csv_table
     from dltrain.data.table_columns import encoded_features
 
-    if source.is_dir() or source.suffix.lower() != ".csv":
-        raise UserError(f"input {source} is not a CSV file", "pass a .csv file with the columns the model was "
-                        "trained on")
+    if source.is_dir() or source.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise UserError(f"input {source} is not a CSV file", "pass a .csv (or .tsv) file with the columns the model "
+                        "was trained on")
     columns = state["feature_columns"]
-    table = read_csv_table(source, example="input=new_rows.csv")
+    table = read_csv_table(source, example="input=new_rows.csv", encoding=data_config.get("encoding", "utf-8"))
     missing = [name for name in columns if name not in table.header]
     if missing:
         raise UserError(f"{source} has no column(s) {', '.join(missing)}",
@@ -88,7 +88,7 @@ def _filled(values: torch.Tensor, state: dict, names: list[str], source: Path) -
 
 
 def _rows(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[list[str], torch.Tensor]:
-    names, features = _csv_features(source, state)
+    names, features = _csv_features(source, data_config, state)
     features = _filled(features, state, names, source)
     mean, std = torch.as_tensor(state["mean"]), torch.as_tensor(state["std"])
     return names, (features - mean) / std
@@ -103,7 +103,7 @@ def _signals(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[
         signals = signals_from_array(read_array(source, data_config.get("input_key", "x"), "input"), source)
         names = [f"{source.name}:{index}" for index in range(len(signals))]
     else:
-        names, values = _csv_features(source, state)
+        names, values = _csv_features(source, data_config, state)
         signals = signals_from_rows(values, state["channels"], state["channel_layout"])
     expected = [spec["in_channels"], *spec["input_size"]]
     if list(signals.shape[1:]) != expected:
@@ -118,7 +118,7 @@ def _texts(source: Path, data_config: dict, state: dict, spec: dict) -> tuple[li
     from dltrain.data.text_files import read_texts
     from dltrain.data.vocabulary import Vocabulary
 
-    texts = read_texts(source, data_config.get("text_column", "text"))
+    texts = read_texts(source, data_config.get("text_column", "text"), data_config.get("encoding", "utf-8"))
     vocabulary = Vocabulary(**state["vocabulary"])
     encoded = vocabulary.encode([text for _, text in texts], data_config.get("max_length", 256))
     return [f"{source.name}:{line}" for line, _ in texts], encoded

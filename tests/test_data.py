@@ -136,6 +136,26 @@ def test_tables_separated_otherwise_than_by_commas_read_their_decimal_commas(tmp
     assert values[:3].tolist() == [[0.5, -0.25], [1.5, -1.25], [2.5, -2.25]]
 
 
+def test_a_table_is_read_in_its_encoding_and_a_workbook_is_refused(tmp_path: Path):
+    """A byte-order mark decides (Excel's UTF-8 and UTF-16 saves); otherwise UTF-8, or data.encoding."""
+    content = "size,colour\n" + "".join(f"{i},{'vert' if i % 2 else 'é'}\n" for i in range(20))
+    for encoding in ("utf-8-sig", "utf-16", "utf-16-be"):
+        path = tmp_path / f"{encoding}.csv"
+        path.write_bytes(("\ufeff" if encoding == "utf-16-be" else "").encode(encoding) + content.encode(encoding))
+        assert TabularDataModule(path=str(path), label_column="colour").load()[2] == ["vert", "é"]
+    path = tmp_path / "windows.csv"
+    path.write_bytes(content.encode("cp1252"))
+    with pytest.raises(UserError, match=r"windows.csv line 2 is not utf-8 text \(byte 0xe9\) — .*data.encoding=cp1252"):
+        TabularDataModule(path=str(path), label_column="colour").load()
+    assert TabularDataModule(path=str(path), label_column="colour", encoding="cp1252").load()[2] == ["vert", "é"]
+    with pytest.raises(UserError, match="data.encoding=klingon is not an encoding Python knows"):
+        TabularDataModule(path=str(path), label_column="colour", encoding="klingon").load()
+    workbook = tmp_path / "book.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(range(256)))
+    with pytest.raises(UserError, match=r"book.xlsx is a spreadsheet workbook .* Save As > CSV UTF-8"):
+        TabularDataModule(path=str(workbook), label_column="colour").load()
+
+
 def test_text_columns_are_categories_one_input_per_value(tmp_path: Path):
     path = tmp_path / "cars.csv"
     rows = [f"{1000 + i},{['red', 'blue', 'green'][i % 3]},{i % 4},{'diesel' if i % 2 else 'petrol'}"

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dltrain.data.text import LengthBatches, TextDataModule
-from dltrain.data.text_files import read_records
+from dltrain.data.text_files import read_records, read_texts
 from dltrain.data.vocabulary import Vocabulary
 from dltrain.errors import UserError
 from tests.fabricate import topic_texts, write_texts
@@ -34,6 +34,25 @@ def test_every_format_reads_the_same_records(tmp_path: Path, suffix: str):
     rows = [("Great film, really.", "pos"), ('He said "no", twice', "neg")]
     path = write_texts(tmp_path / f"reviews{suffix}", rows, "review", "sentiment")
     assert [(text, label) for _, text, label in read_records(path, "review", "sentiment")] == rows
+
+
+@pytest.mark.parametrize(("suffix", "content", "line"), [
+    (".csv", "text,label\nfine,pos\nTrès bon,nég\n", 3),
+    (".jsonl", '{"text": "fine", "label": "pos"}\n{"text": "Très bon\u2028film", "label": "nég"}\n', 2),
+    (".txt", "fine\nTrès bon\n", 2),
+])
+def test_texts_in_another_encoding_are_read_when_told_which(tmp_path: Path, suffix: str, content: str, line: int):
+    """JSON Lines are split at newlines only: a text may hold U+2028, which str.splitlines takes for a line break."""
+    path = tmp_path / f"avis{suffix}"
+    path.write_bytes(content.encode("cp1252", errors="replace"))
+    message = rf"avis{suffix} line {line} is not utf-8 text \(byte 0xe8\) .* data.encoding=cp1252"
+    with pytest.raises(UserError, match=message):
+        read_texts(path, "text")
+    assert [text for _, text in read_texts(path, "text", "cp1252")][-1].startswith("Très bon")
+    if suffix != ".txt":
+        assert [label for *_, label in read_records(path, "text", "label", "cp1252")] == ["pos", "nég"]
+    path.write_text(content, encoding="utf-8")
+    assert len(read_texts(path, "text")) == 2
 
 
 @pytest.mark.parametrize("content, suffix, message", [

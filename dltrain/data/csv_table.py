@@ -10,11 +10,13 @@ than a comma, a number written with a decimal comma reads as its number.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dltrain.data.text_encoding import decoded_text
 from dltrain.errors import UserError, suggestion
 
 # What a spreadsheet, pandas or R writes into a cell that has no value (compared without case).
@@ -68,17 +70,17 @@ def cell_number(text: str, place: str, fix: str) -> float:
     return value
 
 
-def read_csv_table(path: Path, example: str = "data.path=data/iris.csv") -> CsvTable:
-    """Every non-blank row of the CSV file at `path`, each as long as its header."""
+def read_csv_table(path: Path, example: str = "data.path=data/iris.csv", encoding: str = "utf-8") -> CsvTable:
+    """Every non-blank row of the CSV file at `path`, each as long as its header (see text_encoding for
+    `encoding`)."""
     if not path.is_file():
         raise UserError(f"data.path: no such file '{path}'",
                         f"pass the path of a CSV file with a header row, e.g. {example}")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        separator = _separator(handle.readline())
-        handle.seek(0)
-        reader = csv.reader(handle, delimiter=separator)
-        header = [name.strip() for name in next(reader, [])]
-        numbered = [(line, row) for line, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
+    text = decoded_text(path, encoding)
+    separator = _separator(text.partition("\n")[0].rstrip("\r"))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    header = [name.strip() for name in next(reader, [])]
+    numbered = [(line, row) for line, row in enumerate(reader, start=2) if any(cell.strip() for cell in row)]
     if separator != ",":
         numbered = [(line, [_decimal_point(cell) for cell in row]) for line, row in numbered]
     if not header or not numbered:

@@ -37,8 +37,9 @@ class SignalsDataModule(NumericExamplesDataModule):
     def __init__(self, path: str, label_column: str | Sequence[str] | None = None,
                  feature_columns: list[str] | None = None, channels: int = 1, channel_layout: str = "interleaved",
                  input_key: str = "x", labels_path: str | None = None, augment: dict | None = None,
-                 **options) -> None:
+                 encoding: str = "utf-8", **options) -> None:
         self.path = Path(path).expanduser()
+        self.encoding = encoding
         arrays = self.path.suffix.lower() in ARRAY_SUFFIXES
         super().__init__(label_column if label_column is not None or not arrays else "y", **options)
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
@@ -66,7 +67,7 @@ class SignalsDataModule(NumericExamplesDataModule):
         return flat.reshape(-1, *signals.shape[1:]), labels, names
 
     def _csv_rows(self) -> tuple[torch.Tensor, list[list[str]], list[str]]:
-        table = read_csv_table(self.path, example="data.path=signals.csv")
+        table = read_csv_table(self.path, example="data.path=signals.csv", encoding=self.encoding)
         label_positions = table.positions(self.label_columns, "data.label_column")
         self.columns = self.feature_columns or [name for name in table.header if name not in self.label_columns]
         if not self.columns:

@@ -23,8 +23,9 @@ class TabularDataModule(NumericExamplesDataModule):
     input_kind = "rows"
 
     def __init__(self, path: str, label_column: str | Sequence[str], feature_columns: list[str] | None = None,
-                 categorical_columns: str | list[str] | None = "auto", **options) -> None:
+                 categorical_columns: str | list[str] | None = "auto", encoding: str = "utf-8", **options) -> None:
         self.path = Path(path).expanduser()
+        self.encoding = encoding
         super().__init__(label_column, **options)
         self.feature_columns = list(feature_columns) if feature_columns else None
         self.categorical_columns = categorical_columns
@@ -35,7 +36,7 @@ class TabularDataModule(NumericExamplesDataModule):
         self.mean = self.std = None
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        table = read_csv_table(self.path)
+        table = read_csv_table(self.path, encoding=self.encoding)
         label_positions = table.positions(self.label_columns, "data.label_column")
         features = self.feature_columns or [name for name in table.header if name not in self.label_columns]
         if not features:

@@ -29,7 +29,7 @@ class TextDataModule(InMemoryDataModule):
     def __init__(self, path: str | None = None, train_path: str | None = None, val_path: str | None = None,
                  test_path: str | None = None, text_column: str = "text", label_column: str = "label",
                  tokenizer: str = "word", lowercase: bool = True, min_freq: int = 1, max_vocab: int | None = 20000,
-                 max_length: int = 256, bucket: bool = True, **split_options) -> None:
+                 max_length: int = 256, bucket: bool = True, encoding: str = "utf-8", **split_options) -> None:
         super().__init__(**split_options)
         if bool(path) == bool(train_path):
             raise UserError("give the texts as data.path=FILE, or as data.train_path=FILE (with optional "
@@ -46,10 +46,12 @@ class TextDataModule(InMemoryDataModule):
         self.tokenizer, self.lowercase = tokenizer, lowercase
         self.min_freq, self.max_vocab, self.max_length = min_freq, max_vocab, max_length
         self.bucket = bucket
+        self.encoding = encoding
         self.vocabulary: Vocabulary | None = None
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        records = {split: read_records(file, self.text_column, self.label_column) for split, file in self.files.items()}
+        records = {split: read_records(file, self.text_column, self.label_column, self.encoding)
+                   for split, file in self.files.items()}
         if not self.class_names:
             self.class_names = sorted({label for _, _, label in records["train"]}, key=label_order)
         if len(self.class_names) < 2:

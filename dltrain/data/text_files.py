@@ -4,10 +4,12 @@ predict reads with it too)."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from dltrain.data.text_encoding import decoded_text
 from dltrain.errors import UserError, suggestion
 
 JSON_LINES_HINT = 'write one JSON object per line, e.g. {"text": "great film", "label": "pos"}'
@@ -15,10 +17,11 @@ FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": N
 Record = tuple[int, str, str]  # line number, text, label
 
 
-def read_records(path: Path, text_column: str, label_column: str) -> list[Record]:
-    """(line, text, label) of every row of a CSV/TSV file with a header, or of a JSON Lines file of objects."""
+def read_records(path: Path, text_column: str, label_column: str, encoding: str = "utf-8") -> list[Record]:
+    """(line, text, label) of every row of a CSV/TSV file with a header, or of a JSON Lines file of objects (see
+    text_encoding for `encoding`)."""
     records = []
-    for line, row in read_rows(path):
+    for line, row in read_rows(path, encoding):
         for column, key in ((text_column, "data.text_column"), (label_column, "data.label_column")):
             _require_column(path, line, row, column, key)
         text, label = _cell(row[text_column]), _cell(row[label_column])
@@ -34,20 +37,20 @@ def read_records(path: Path, text_column: str, label_column: str) -> list[Record
     return records
 
 
-def read_texts(path: Path, text_column: str) -> list[tuple[int, str]]:
+def read_texts(path: Path, text_column: str, encoding: str = "utf-8") -> list[tuple[int, str]]:
     """(line, text) of a plain text file (one text per line) or of the `text_column` of a CSV/TSV/JSONL file."""
     if path.suffix.lower() == ".txt":
-        lines = enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1)
+        lines = enumerate(decoded_text(path, encoding).splitlines(), start=1)
         return [(line, text.strip()) for line, text in lines if text.strip()]
     texts = []
-    for line, row in read_rows(path):
+    for line, row in read_rows(path, encoding):
         _require_column(path, line, row, text_column, "data.text_column")
         if _cell(row[text_column]):
             texts.append((line, _cell(row[text_column])))
     return texts
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
+def read_rows(path: Path, encoding: str = "utf-8") -> Iterator[tuple[int, dict]]:
     """(line, row as a dict) of a CSV/TSV file with a header or of a JSON Lines file, by the file's suffix."""
     if not path.is_file():
         raise UserError(f"no such file '{path}'", "pass a CSV, TSV or JSON Lines file of texts, e.g. reviews.csv")
@@ -55,7 +58,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict]]:
         raise UserError(f"{path}: unknown text file type '{path.suffix}'",
                         "use .csv, .tsv or .jsonl (one JSON object per line)")
     delimiter = FORMATS[path.suffix.lower()]
-    return _json_lines(path) if delimiter is None else _delimited(path, delimiter)
+    text = decoded_text(path, encoding)
+    return _json_lines(path, text) if delimiter is None else _delimited(text, delimiter)
 
 
 def _require_column(path: Path, line: int, row: dict, column: str, key: str) -> None:
@@ -69,23 +73,21 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict]]:
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        for row in reader:
-            if any(value and value.strip() for value in row.values() if isinstance(value, str)):
-                yield reader.line_num, row
+def _delimited(text: str, delimiter: str) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    for row in reader:
+        if any(value and value.strip() for value in row.values() if isinstance(value, str)):
+            yield reader.line_num, row
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
-    with open(path, encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise UserError(f"{path} line {line} is not valid JSON: {error.msg}", JSON_LINES_HINT) from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path} line {line} is not a JSON object", JSON_LINES_HINT)
-            yield line, row
+def _json_lines(path: Path, text: str) -> Iterator[tuple[int, dict]]:
+    for line, content in enumerate(text.split("\n"), start=1):
+        if not content.strip():
+            continue
+        try:
+            row = json.loads(content)
+        except json.JSONDecodeError as error:
+            raise UserError(f"{path} line {line} is not valid JSON: {error.msg}", JSON_LINES_HINT) from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path} line {line} is not a JSON object", JSON_LINES_HINT)
+        yield line, row
