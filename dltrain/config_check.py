@@ -137,6 +137,14 @@ def nulled_components_as_set(overrides: list[str]) -> list[str]:
             for o in _parsed(overrides)]
 
 
+def data_keys_as_set(overrides: list[str]) -> list[str]:
+    """`dltrain eval run=DIR data.path=other.csv`: eval's data keys change the checkpoint's own data config, which
+    eval.yaml cannot list, so each is passed as `++data.KEY=VALUE` (set or add); a key the data module does not take
+    is named when the module is built."""
+    return [f"++{o.input_line}" if o.key_or_group.startswith("data.") and not (
+        o.is_add() or o.is_force_add() or o.is_delete()) else o.input_line for o in _parsed(overrides)]
+
+
 def force_keys_of_swept_groups(overrides: list[str]) -> list[str]:
     """`-m data=mnist,cifar10 data.root=x`: Hydra composes a sweep's first config without the swept group
     choices (hydra#2888), so a key that the default option lacks is refused before any job starts. Every

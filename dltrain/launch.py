@@ -31,12 +31,15 @@ def launch(command: str, args: list[str]) -> int:
     if not (parsed.help or parsed.hydra_help or parsed.info or parsed.shell_completion):
         from dltrain.config_check import (
             check_command_line,
+            data_keys_as_set,
             force_keys_of_swept_groups,
             nulled_components_as_set,
             nulls_as_left_out,
         )
 
         parsed.overrides = nulled_components_as_set(nulls_as_left_out(parsed.overrides))
+        if command == "eval":
+            parsed.overrides = data_keys_as_set(parsed.overrides)
         if command == "train":
             parsed.overrides = _fitting_the_task(parsed.overrides)
         check_command_line(parsed.config_name or command, parsed.overrides, parsed.multirun)

@@ -175,6 +175,23 @@ def test_text_columns_are_categories_one_input_per_value(tmp_path: Path):
     assert numbers_only.load()[0].shape == (60, 2) and numbers_only.categories == {}
 
 
+def test_a_trained_runs_encoding_reads_another_file(tmp_path: Path):
+    """eval on another labelled file: the run's columns, categories and statistics, whatever that file holds."""
+    trained_on, other = tmp_path / "a.csv", tmp_path / "b.csv"
+    trained_on.write_text("x,colour,label\n" + "".join(f"{i},{['red', 'blue'][i % 2]},{i % 2}\n" for i in range(40)))
+    other.write_text("note,label,colour,x\n" + "".join(f"n{i},{i % 2},{['blue', 'green'][i % 2]},{i * 10}\n"
+                                                    for i in range(40)))
+    trained = TabularDataModule(path=str(trained_on), label_column="label")
+    trained.setup()
+    again = TabularDataModule(path=str(other), label_column="label")
+    again.load_state_dict(trained.state_dict())
+    again.setup()
+    assert again.features == ["x", "colour"] and again.categories == {"colour": ["blue", "red"]}
+    assert again.sizes == trained.sizes and torch.equal(again.mean, trained.mean)
+    inputs = torch.cat([again.splits[split][0] for split in ("train", "val", "test")]) * again.std + again.mean
+    assert sorted(map(tuple, inputs[:, 1:].round().tolist())) == sorted([(1.0, 0.0)] * 20 + [(0.0, 0.0)] * 20)
+
+
 def test_a_missing_category_is_missing_in_every_input_of_its_column(tmp_path: Path):
     """data.missing=mean fills each of its inputs with the train split's share of that value."""
     path = tmp_path / "pets.csv"

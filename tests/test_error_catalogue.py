@@ -86,6 +86,13 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
      ("line 4, column 'petal_length': 'inf' is not a finite number", "replace it")),
     ("text in a feature", ["train", "data=tabular", "data.path={work}/words.csv", "data.label_column=species"],
      ("column 'petal_length': 'long' is not a number", "data.feature_columns")),
+    ("a workbook for a CSV file", ["train", "data=tabular", "data.path={work}/flowers.xlsx",
+                                   "data.label_column=species"],
+     ("flowers.xlsx is a spreadsheet workbook", "CSV UTF-8")),
+    ("a table not in UTF-8", ["train", "data=tabular", "data.path={work}/windows.csv", "data.label_column=species"],
+     ("windows.csv line 2 is not utf-8 text (byte 0xe9)", "data.encoding=cp1252")),
+    ("an identifier column", ["train", "data=tabular", "data.path={work}/named.csv", "data.label_column=species"],
+     ("column 'name' holds 60 different texts, too many to be categories", "data.feature_columns=[...]")),
     ("label column typo", ["train", "data=tabular", "data.path={work}/flowers.csv", "data.label_column=specie"],
      ("no column 'specie'", "did you mean 'species'?")),
     ("ResNet on a table", ["train", "model=resnet", "data=tabular", "data.path={work}/flowers.csv",
@@ -203,6 +210,8 @@ CATALOGUE: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("eval: run without checkpoints", ["eval", "run={work}/empty"], ("has no checkpoints/best.ckpt", "train again")),
     ("eval: 0-byte checkpoint", ["eval", "ckpt={work}/empty.ckpt"], ("cannot read checkpoint", "truncated")),
     ("eval: text as checkpoint", ["eval", "ckpt={work}/flowers.csv"], ("cannot read checkpoint", "dltrain train")),
+    ("eval: misspelt data key", ["eval", "run={run}", "data.spilt=val"],
+     ("data.spilt is not a setting of the run's data", "did you mean 'data.split'?")),
     ("eval: unknown split", ["eval", "run={run}", "data.split=holdout"],
      ("unknown split 'holdout'", "train, val, test")),
     ("eval: checkpoint naming os.system", ["eval", "ckpt={work}/hostile.ckpt"],
@@ -297,8 +306,11 @@ def work(tmp_path_factory) -> Path:
              "nan.csv": [header, good[0], "1.2,nan,3,setosa", *good[2:]],
              "inf.csv": [header, *good[:2], "inf,0.5,3,setosa", *good[3:]],
              "words.csv": [header, "long,0.5,3,setosa", *good[1:]]}
+    files["named.csv"] = [f"name,{header}", *(f"plant{k},{row}" for k, row in enumerate(good))]
     for name, lines in files.items():
         (work / name).write_text("\n".join(lines) + "\n")
+    (work / "windows.csv").write_bytes("\n".join([header, "1.5,0.2,3,sétosa", *good]).encode("cp1252"))
+    (work / "flowers.xlsx").write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(200))
     write_image_tree(work / "images", per_class=10, size=16)
     write_image_tree(work / "one_class_images", classes=("cat",), per_class=4, size=16)
     write_image_tree(work / "corrupt_images", per_class=10, size=16)

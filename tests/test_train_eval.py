@@ -126,6 +126,14 @@ def test_a_spreadsheets_table_with_a_category_trains_and_predicts(dltrain, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "predicted.csv", newline="", encoding="utf-8") as handle:
         assert [row["label"] for row in csv.DictReader(handle)] == ["big", "small", "big", "small"]
+    # Another labelled file, its columns in another order, one more column, two of the three shapes: evaluated
+    # with the run's columns and categories.
+    other = [f"{rng.random()},{row.split(';')[1]},{row.split(';')[2]},{row.split(';')[0].replace(',', '.')}"
+             for row in rows if ";square;" not in row]
+    (tmp_path / "other.csv").write_text("noise,shape,label,size\n" + "\n".join(other) + "\n")
+    result = dltrain("eval", "run=run", "data.path=other.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["test/acc"] >= 0.9
 
 
 def test_tensorboard_logger(dltrain, tmp_path: Path):

@@ -31,6 +31,8 @@ def run(cfg: DictConfig) -> None:
     requested = OmegaConf.to_container(cfg.data, resolve=True)
     split = requested.pop("split")
     chose_other_data = HydraConfig.get().runtime.choices.get("data") is not None
+    if not chose_other_data:
+        _check_data_keys(requested, trained["data"])
     data_config = requested if chose_other_data else OmegaConf.to_container(
         OmegaConf.merge(trained["data"], requested))
     pl.seed_everything(trained["seed"], verbose=False)
@@ -155,3 +157,15 @@ def _recorded(path: Path, task, data) -> Path:
                                                           append_images=images[1:], duration=round(1000 / fps),
                                                           loop=0))
     return path
+
+
+def _check_data_keys(requested: dict, trained: dict) -> None:
+    """data.KEY=VALUE changes a setting of the run's own data config: a key it lacks is a slip of the keyboard."""
+    from dltrain.errors import UserError, suggestion
+
+    settings = [f"data.{key}" for key in ("split", *trained) if key != "_target_"]
+    for key in requested:
+        if key not in trained:
+            hint = suggestion(f"data.{key}", settings)
+            raise UserError(f"data.{key} is not a setting of the run's data ({trained.get('_target_')})",
+                            f"{hint + ' ' if hint else ''}its settings are: {', '.join(settings)}")

@@ -104,11 +104,13 @@ class NumericExamplesDataModule(InMemoryDataModule):
         return features[kept], labels[kept]
 
     def fill_missing(self, splits: dict[str, tuple[torch.Tensor, torch.Tensor]], places: list[str]) -> None:
-        """data.missing=mean: every missing value becomes its feature's mean over the train split (`places` name the
-        features, flattened, for the error when the train split has none of one)."""
-        train = splits["train"][0].flatten(1)
-        present = ~train.isnan()
-        self.fill = torch.where(present, train, 0).sum(dim=0) / present.sum(dim=0)
+        """data.missing=mean: every missing value becomes its feature's mean over the train split, or the means a
+        trained run saved (`places` name the features, flattened, for the error when the train split has none of
+        one)."""
+        if self.fill is None:
+            train = splits["train"][0].flatten(1)
+            present = ~train.isnan()
+            self.fill = torch.where(present, train, 0).sum(dim=0) / present.sum(dim=0)
         filled = 0
         for split, (inputs, labels) in splits.items():
             gaps = inputs.isnan()
