@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dltrain import garbage_collection
-from dltrain.errors import UserError, suggestion
+from dltrain.errors import UserError
 
 
 def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra: Any) -> Any:
@@ -30,21 +30,8 @@ def instantiate(node: dict[str, Any], what: str, recursive: bool = True, **extra
                             f"(hydra.searchpath=[file:///path/to/conf] {what}=NAME), or drop them: "
                             + " ".join(f"~{what}.{key}" for key in keys)) from None
         reason = str(cause) if cause is not None else str(error).splitlines()[0]
-        hint = _closest_setting(reason, node)
         raise UserError(f"cannot build {what} ({node.get('_target_')}): {reason}",
-                        f"{hint + ' ' if hint else ''}check the {what} settings with `dltrain train --cfg job` and "
-                        f"`dltrain ls {what}`") from None
-
-
-def _closest_setting(reason: str, node: dict[str, Any]) -> str:
-    """For a misspelt setting ("unexpected keyword argument 'spilt'"), the one of the config's others it is closest
-    to: "did you mean 'split'?"."""
-    import re
-
-    found = re.search(r"unexpected keyword argument '(\w+)'", reason)
-    if not found:
-        return ""
-    return suggestion(found[1], [str(key) for key in node if key not in (found[1], "_target_")])
+                        f"check the {what} settings with `dltrain train --cfg job` and `dltrain ls {what}`") from None
 
 
 def _left_over_settings(group: str, node: dict[str, Any]) -> tuple[str, list[str]] | None:

@@ -139,8 +139,8 @@ def nulled_components_as_set(overrides: list[str]) -> list[str]:
 
 def data_keys_as_set(overrides: list[str]) -> list[str]:
     """`dltrain eval run=DIR data.path=other.csv`: eval's data keys change the checkpoint's own data config, which
-    eval.yaml cannot list, so each is passed as `++data.KEY=VALUE` (set or add); a key the data module does not take
-    is named when the module is built."""
+    eval.yaml cannot list, so each is passed as `++data.KEY=VALUE` (set or add); eval names a key that config lacks,
+    once it has read the checkpoint."""
     return [f"++{o.input_line}" if o.key_or_group.startswith("data.") and not (
         o.is_add() or o.is_force_add() or o.is_delete()) else o.input_line for o in _parsed(overrides)]
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
+from torch.nn import functional
 
 from dltrain.data.csv_table import MISSING_MARKS, CsvTable, label_order
 from dltrain.errors import UserError
@@ -68,16 +69,13 @@ def encoded_features(table: CsvTable, features: list[str], categories: dict[str,
             continue
         values = categories[name]
         index = {value: column for column, value in enumerate(values)}
-        block = torch.zeros(len(table.rows), len(values))
-        for row_number, row in enumerate(table.rows):
-            cell = row[position].strip()
-            if cell.lower() in MISSING_MARKS:
-                block[row_number] = math.nan
-            elif cell in index:
-                block[row_number, index[cell]] = 1.0
-            else:
-                unseen.append((name, cell))
-        blocks.append(block)
+        cells = [row[position].strip() for row in table.rows]
+        unseen += [(name, cell) for cell in cells if cell not in index and cell.lower() not in MISSING_MARKS]
+        # Each row's input to set: its value's, one past the last for a missing cell, two past for an unseen value.
+        chosen = torch.tensor([index.get(cell, len(values) + (cell.lower() not in MISSING_MARKS)) for cell in cells])
+        block = functional.one_hot(chosen, len(values) + 2).float()
+        block[chosen == len(values)] = math.nan
+        blocks.append(block[:, : len(values)])
         sources += [name] * len(values)
     if unseen:
         column, value = unseen[0]
@@ -86,18 +84,18 @@ def encoded_features(table: CsvTable, features: list[str], categories: dict[str,
     return torch.cat(blocks, dim=1), sources
 
 
-def _present(table: CsvTable, column: str) -> list[str]:
+def _present(table: CsvTable, column: str) -> Iterator[str]:
     position = table.header.index(column)
-    return [cell for cell in (row[position].strip() for row in table.rows) if cell.lower() not in MISSING_MARKS]
+    return (cell for cell in (row[position].strip() for row in table.rows) if cell.lower() not in MISSING_MARKS)
 
 
-def _holds_text_only(cells: list[str]) -> bool:
-    if not cells:
-        return False
+def _holds_text_only(cells: Iterator[str]) -> bool:
+    """Whether no cell is a number (and there is one): a numeric column answers at its first cell."""
+    any_cell = False
     for cell in cells:
         try:
             float(cell)
             return False
         except ValueError:
-            continue
-    return True
+            any_cell = True
+    return any_cell
