@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -47,11 +48,18 @@ def test_ls_one_group(dltrain):
 
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path):
-    """`dltrain ls | head -1`: the pipe closes while dltrain still writes."""
-    process = subprocess.Popen([sys.executable, "-m", "dltrain", "ls"], cwd=tmp_path, stdout=subprocess.PIPE,
+    """`dltrain ls | head -1`: the pipe closes while dltrain still writes. The pipe holds one page, so that
+    dltrain's ~17 KB cannot all be written before the reader leaves (a 64 KiB pipe took them whole at times, and
+    the program then ended well, exit 0)."""
+    import fcntl
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    process = subprocess.Popen([sys.executable, "-m", "dltrain", "ls"], cwd=tmp_path, stdout=write_end,
                                stderr=subprocess.PIPE, text=True)
-    assert process.stdout.readline().startswith("callbacks")
-    process.stdout.close()
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        assert reader.readline().startswith("callbacks")
     assert process.wait(timeout=60) == 1
     assert process.stderr.read() == ""
 
