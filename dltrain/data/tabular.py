@@ -44,7 +44,7 @@ class TabularDataModule(NumericExamplesDataModule):
             raise UserError(f"{self.path} has no feature columns besides '{', '.join(self.label_columns)}'",
                             "add numeric feature columns to the file")
         self.features = features
-        table.positions(features, "data.feature_columns")
+        table.positions(features, "data.feature_columns")  # a name the header lacks: refused, naming the closest
         if self.categories is None:
             self.categories = self._found_categories(table, features)
         values, self.input_columns = encoded_features(table, features, self.categories, _number_fix)
